@@ -11,11 +11,11 @@ Nothing here uses a PostgreSQL installed on the machine.
 from __future__ import annotations
 
 import fcntl
-import warnings
 import hashlib
 import os
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -160,8 +160,19 @@ def _start(data_dir: Path, socket_dir: Path) -> None:
     log = data_dir / "server.log"
     options = f"-c listen_addresses='' -k {socket_dir} -c max_connections=200"
     result = subprocess.run(
-        [_bin("pg_ctl"), "-D", str(data_dir), "-l", str(log), "-w", "-t", "60", "-o", options,
-         "start"],
+        [
+            _bin("pg_ctl"),
+            "-D",
+            str(data_dir),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        ],
         capture_output=True,
         text=True,
         **_run_as(),

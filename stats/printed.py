@@ -53,7 +53,9 @@ def parse_value_text(text: str) -> ParsedValue:
         return ParsedValue(Decimal(NUMBER_WORDS[cleaned.lower()]))
     match = _NUMBER.match(cleaned)
     if not match:
-        raise ValueTextError(f"{text!r} is not a number (expected e.g. 29,568 / 21.7 million / 91% / 1 in 6)")
+        raise ValueTextError(
+            f"{text!r} is not a number (expected e.g. 29,568 / 21.7 million / 91% / 1 in 6)"
+        )
     try:
         value = Decimal(match["num"].replace(",", ""))
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
@@ -91,3 +93,11 @@ def normalize_label(label: str) -> str:
 
 def collapse_whitespace(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip()
+
+
+def format_decimal(value: Decimal | None) -> str:
+    """A stored Decimal without the storage's trailing zeros: 25174.0000 → "25174", 21.5000 → "21.5"."""
+    if value is None:
+        return ""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

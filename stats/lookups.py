@@ -1,0 +1,97 @@
+"""Resolving natural keys (codes, slugs, member labels and aliases) to catalog rows.
+
+Loaded once per import or request; every miss says what was not found and the closest
+matches, e.g. ``unknown member "Nevadda" of dimension state (did you mean "Nevada"?)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from stats.models import Dimension, Indicator, Member, MemberAlias, Source
+from stats.printed import normalize_label
+
+
+class LookupFailed(LookupError):
+    """A code, slug or label that names nothing in the catalog."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def did_you_mean(word: str, candidates, n: int = 3) -> str:
+    matches = difflib.get_close_matches(str(word), list(candidates), n=n, cutoff=0.6)
+    if not matches:
+        return ""
+    return " (did you mean " + " or ".join(f'"{m}"' for m in matches) + "?)"
+
+
+@dataclass
+class CatalogLookup:
+    indicators: dict[str, Indicator] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
+    members_by_id: dict[int, Member] = field(default_factory=dict)
+    # (dimension code, normalized spelling) -> member
+    spellings: dict[tuple[str, str], Member] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls) -> CatalogLookup:
+        lookup = cls()
+        lookup.indicators = {i.code: i for i in Indicator.objects.select_related("topic")}
+        lookup.sources = {s.slug: s for s in Source.objects.all()}
+        lookup.dimensions = {d.code: d for d in Dimension.objects.all()}
+        by_dim_id = {d.id: d for d in lookup.dimensions.values()}
+        for member in Member.objects.all():
+            member.dimension = by_dim_id[member.dimension_id]
+            lookup.members_by_id[member.id] = member
+        for dim_id, normalized, member_id in MemberAlias.objects.values_list(
+            "dimension_id", "normalized", "member_id"
+        ):
+            lookup.spellings[(by_dim_id[dim_id].code, normalized)] = lookup.members_by_id[member_id]
+        return lookup
+
+    def indicator(self, code: str) -> Indicator:
+        try:
+            return self.indicators[code]
+        except KeyError:
+            raise LookupFailed(
+                f"unknown indicator '{code}'{did_you_mean(code, self.indicators)}"
+            ) from None
+
+    def source(self, slug: str) -> Source:
+        try:
+            return self.sources[slug]
+        except KeyError:
+            raise LookupFailed(
+                f"unknown source '{slug}'{did_you_mean(slug, self.sources)}"
+            ) from None
+
+    def dimension(self, code: str) -> Dimension:
+        try:
+            return self.dimensions[code]
+        except KeyError:
+            raise LookupFailed(
+                f"unknown dimension '{code}'{did_you_mean(code, self.dimensions)}"
+            ) from None
+
+    def member(self, dimension_code: str, text: str) -> Member:
+        """The member of ``dimension_code`` whose code, label or alias reads as ``text``."""
+        self.dimension(dimension_code)
+        found = self.spellings.get((dimension_code, normalize_label(text)))
+        if found is None:
+            labels = [
+                m.label for m in self.members_by_id.values() if m.dimension.code == dimension_code
+            ]
+            raise LookupFailed(
+                f'unknown member "{text}" of dimension {dimension_code}{did_you_mean(text, labels)}'
+            )
+        return found
+
+    def members(self, ids) -> list[Member]:
+        return [self.members_by_id[i] for i in ids]
