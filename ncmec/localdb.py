@@ -189,12 +189,8 @@ def _start(data_dir: Path, socket_dir: Path) -> None:
 def _create_database(socket_dir: Path) -> None:
     import psycopg
 
-    with psycopg.connect(
-        host=str(socket_dir), user=SUPERUSER, dbname="postgres", autocommit=True
-    ) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
-        ).fetchone()
+    with psycopg.connect(host=str(socket_dir), user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 

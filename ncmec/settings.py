@@ -67,22 +67,17 @@ def _database() -> dict:
     else:
         url = DATABASE_URL
     try:
-        config = dj_database_url.parse(
-            url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60"))
-        )
+        config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
     except (ValueError, KeyError) as exc:
         raise ImproperlyConfigured(
-            f"DATABASE_URL is not a valid database URL ({exc}); expected "
-            "postgresql://USER:PASSWORD@HOST:PORT/NAME"
+            f"DATABASE_URL is not a valid database URL ({exc}); expected postgresql://USER:PASSWORD@HOST:PORT/NAME"
         ) from exc
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise ImproperlyConfigured(
             f"DATABASE_URL must point at PostgreSQL (postgresql://...), got {url.split(':', 1)[0]}://"
         )
     config["CONN_HEALTH_CHECKS"] = True
-    config.setdefault("OPTIONS", {})["connect_timeout"] = int(
-        os.environ.get("DB_CONNECT_TIMEOUT", "5")
-    )
+    config.setdefault("OPTIONS", {})["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
     return config
 
 

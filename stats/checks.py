@@ -94,11 +94,7 @@ class TotalCheck:
 
     def __str__(self) -> str:
         f = self.where
-        what = (
-            f"total {format_decimal(self.expected)}"
-            if self.total
-            else "shares should add up to 100"
-        )
+        what = f"total {format_decimal(self.expected)}" if self.total else "shares should add up to 100"
         title = f' in "{f.table}"' if f.table else " in the running text"
         scope = ", ".join(f"{d}={m}" for d, m in sorted(self.total.members)) if self.total else ""
         return (
@@ -137,12 +133,7 @@ def total_checks(facts: Iterable[Fact]) -> list[TotalCheck]:
         unit = parts[0].unit
         if total is None and unit != Unit.PERCENT:
             continue
-        if (
-            total is not None
-            and unit == Unit.PERCENT
-            and total.value is not None
-            and total.value != HUNDRED
-        ):
+        if total is not None and unit == Unit.PERCENT and total.value is not None and total.value != HUNDRED:
             # A total printed as a share of something else: nothing to add up to.
             continue
         group = [*parts, *([total] if total else [])]
@@ -161,9 +152,7 @@ def total_checks(facts: Iterable[Fact]) -> list[TotalCheck]:
         if total is not None and total.value is None:
             check.explained_by = check.explained_by or [total]
         checks.append(check)
-    return sorted(
-        checks, key=lambda c: (c.where.source, c.where.indicator, c.where.year, c.dimension)
-    )
+    return sorted(checks, key=lambda c: (c.where.source, c.where.indicator, c.where.year, c.dimension))
 
 
 def warehouse_facts(queryset=None) -> list[Fact]:
@@ -174,9 +163,21 @@ def warehouse_facts(queryset=None) -> list[Fact]:
     member_codes = {m.id: (m.dimension.code, m.code) for m in lookup.members_by_id.values()}
     queryset = queryset if queryset is not None else Observation.objects.all()
     rows = queryset.values_list(
-        "id", "indicator__code", "indicator__unit", "source__slug", "year", "period", "since", "table",
-        "member_ids", "value", "value_text", "qualifier", "corrected_value", "flag",
-    )  # fmt: skip
+        "id",
+        "indicator__code",
+        "indicator__unit",
+        "source__slug",
+        "year",
+        "period",
+        "since",
+        "table",
+        "member_ids",
+        "value",
+        "value_text",
+        "qualifier",
+        "corrected_value",
+        "flag",
+    )
     return [
         Fact(
             id=r[0],
@@ -193,7 +194,7 @@ def warehouse_facts(queryset=None) -> list[Fact]:
             qualifier=r[11],
             corrected_value=r[12],
             flag=r[13],
-        )  # fmt: skip
+        )
         for r in rows.iterator(chunk_size=5000)
     ]
 

@@ -50,9 +50,7 @@ class CatalogLookup:
         for member in Member.objects.all():
             member.dimension = by_dim_id[member.dimension_id]
             lookup.members_by_id[member.id] = member
-        for dim_id, normalized, member_id in MemberAlias.objects.values_list(
-            "dimension_id", "normalized", "member_id"
-        ):
+        for dim_id, normalized, member_id in MemberAlias.objects.values_list("dimension_id", "normalized", "member_id"):
             lookup.spellings[(by_dim_id[dim_id].code, normalized)] = lookup.members_by_id[member_id]
         return lookup
 
@@ -60,37 +58,27 @@ class CatalogLookup:
         try:
             return self.indicators[code]
         except KeyError:
-            raise LookupFailed(
-                f"unknown indicator '{code}'{did_you_mean(code, self.indicators)}"
-            ) from None
+            raise LookupFailed(f"unknown indicator '{code}'{did_you_mean(code, self.indicators)}") from None
 
     def source(self, slug: str) -> Source:
         try:
             return self.sources[slug]
         except KeyError:
-            raise LookupFailed(
-                f"unknown source '{slug}'{did_you_mean(slug, self.sources)}"
-            ) from None
+            raise LookupFailed(f"unknown source '{slug}'{did_you_mean(slug, self.sources)}") from None
 
     def dimension(self, code: str) -> Dimension:
         try:
             return self.dimensions[code]
         except KeyError:
-            raise LookupFailed(
-                f"unknown dimension '{code}'{did_you_mean(code, self.dimensions)}"
-            ) from None
+            raise LookupFailed(f"unknown dimension '{code}'{did_you_mean(code, self.dimensions)}") from None
 
     def member(self, dimension_code: str, text: str) -> Member:
         """The member of ``dimension_code`` whose code, label or alias reads as ``text``."""
         self.dimension(dimension_code)
         found = self.spellings.get((dimension_code, normalize_label(text)))
         if found is None:
-            labels = [
-                m.label for m in self.members_by_id.values() if m.dimension.code == dimension_code
-            ]
-            raise LookupFailed(
-                f'unknown member "{text}" of dimension {dimension_code}{did_you_mean(text, labels)}'
-            )
+            labels = [m.label for m in self.members_by_id.values() if m.dimension.code == dimension_code]
+            raise LookupFailed(f'unknown member "{text}" of dimension {dimension_code}{did_you_mean(text, labels)}')
         return found
 
     def members(self, ids) -> list[Member]:

@@ -11,11 +11,30 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "doubled": 2, "tripled": 3,
-}  # fmt: skip
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "doubled": 2,
+    "tripled": 3,
+}
 SCALES = {"thousand": 10**3, "k": 10**3, "million": 10**6, "m": 10**6, "billion": 10**9, "b": 10**9}
 
 _NUMBER = re.compile(
@@ -53,9 +72,7 @@ def parse_value_text(text: str) -> ParsedValue:
         return ParsedValue(Decimal(NUMBER_WORDS[cleaned.lower()]))
     match = _NUMBER.match(cleaned)
     if not match:
-        raise ValueTextError(
-            f"{text!r} is not a number (expected e.g. 29,568 / 21.7 million / 91% / 1 in 6)"
-        )
+        raise ValueTextError(f"{text!r} is not a number (expected e.g. 29,568 / 21.7 million / 91% / 1 in 6)")
     try:
         value = Decimal(match["num"].replace(",", ""))
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals

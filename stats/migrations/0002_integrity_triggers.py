@@ -116,7 +116,7 @@ CREATE TRIGGER stats_indicator_unit_check
 DATA_VERSION_TABLES = [
     "stats_observation", "stats_restatement", "stats_indicator", "stats_topic", "stats_source",
     "stats_dimension", "stats_member", "stats_memberalias",
-]  # fmt: skip
+]
 
 DATA_VERSION = """
 INSERT INTO stats_dataversion (id, value, changed_at) VALUES (1, 1, now());

@@ -19,9 +19,7 @@ class Unit(models.TextChoices):
 class Topic(models.Model):
     """A programme area of NCMEC's work that groups indicators (CyberTipline, AMBER Alert...)."""
 
-    code = models.SlugField(
-        max_length=64, unique=True, help_text="Stable identifier, e.g. `cybertipline`."
-    )
+    code = models.SlugField(max_length=64, unique=True, help_text="Stable identifier, e.g. `cybertipline`.")
     name = models.CharField(max_length=200, help_text="Display name.")
     description = models.TextField(blank=True, help_text="What the programme area covers.")
     order = models.PositiveIntegerField(default=0, help_text="Display order.")
@@ -45,9 +43,7 @@ class Source(models.Model):
         IMPACT_REPORT = "impact_report", "impact report"
         FACT_SHEET = "fact_sheet", "fact sheet"
 
-    slug = models.SlugField(
-        max_length=64, unique=True, help_text="Stable identifier, e.g. `impact-2021`."
-    )
+    slug = models.SlugField(max_length=64, unique=True, help_text="Stable identifier, e.g. `impact-2021`.")
     title = models.CharField(max_length=300, help_text="Title as the publication prints it.")
     kind = models.CharField(
         max_length=20,
@@ -55,20 +51,14 @@ class Source(models.Model):
         help_text="Impact reports are preferred over fact sheets.",
     )
     edition = models.PositiveSmallIntegerField(help_text="The year the publication reports on.")
-    publisher = models.CharField(
-        max_length=200, default="National Center for Missing & Exploited Children"
-    )
+    publisher = models.CharField(max_length=200, default="National Center for Missing & Exploited Children")
     published = models.CharField(
         max_length=10,
         blank=True,
         help_text="Publication date where printed: YYYY, YYYY-MM or YYYY-MM-DD.",
     )
-    document = models.CharField(
-        max_length=200, help_text="File name of the text extraction it was read from."
-    )
-    format = models.CharField(
-        max_length=40, blank=True, help_text="Original format: PDF, web page."
-    )
+    document = models.CharField(max_length=200, help_text="File name of the text extraction it was read from.")
+    format = models.CharField(max_length=40, blank=True, help_text="Original format: PDF, web page.")
     url = models.URLField(blank=True, help_text="Where the publication can be read, if known.")
     note = models.TextField(blank=True, help_text="What a reader should know about this document.")
 
@@ -82,9 +72,7 @@ class Source(models.Model):
                 condition=Q(published="") | Q(published__regex=r"^\d{4}(-\d{2}(-\d{2})?)?$"),
                 violation_error_message="published must be YYYY, YYYY-MM or YYYY-MM-DD",
             ),
-            models.CheckConstraint(
-                name="source_edition_plausible", condition=Q(edition__range=(1984, 2100))
-            ),
+            models.CheckConstraint(name="source_edition_plausible", condition=Q(edition__range=(1984, 2100))),
         ]
 
     def __str__(self) -> str:
@@ -94,9 +82,7 @@ class Source(models.Model):
 class Dimension(models.Model):
     """A way figures are broken down (case status, state, age group...), shared across years."""
 
-    code = models.SlugField(
-        max_length=64, unique=True, help_text="Stable identifier, e.g. `state`."
-    )
+    code = models.SlugField(max_length=64, unique=True, help_text="Stable identifier, e.g. `state`.")
     name = models.CharField(max_length=200, help_text="Display name.")
     description = models.TextField(blank=True, help_text="What the breakdown means.")
     order = models.PositiveIntegerField(default=0, help_text="Display order.")
@@ -114,18 +100,14 @@ class MemberQuerySet(models.QuerySet):
 
     def matching(self, dimension_code: str, text: str) -> MemberQuerySet:
         """Members whose code, label or alias reads as ``text``."""
-        return self.filter(
-            dimension__code=dimension_code, aliases__normalized=normalize_label(text)
-        )
+        return self.filter(dimension__code=dimension_code, aliases__normalized=normalize_label(text))
 
 
 class Member(models.Model):
     """One value of a dimension (Alaska of state, Active of case status)."""
 
     dimension = models.ForeignKey(Dimension, on_delete=models.PROTECT, related_name="members")
-    code = models.SlugField(
-        max_length=64, help_text="Stable identifier within the dimension, e.g. `AK`."
-    )
+    code = models.SlugField(max_length=64, help_text="Stable identifier within the dimension, e.g. `AK`.")
     label = models.CharField(max_length=200, help_text="Display label.")
     order = models.PositiveIntegerField(default=0, help_text="Display order within the dimension.")
 
@@ -134,9 +116,7 @@ class Member(models.Model):
     class Meta:
         ordering = ["dimension__order", "order", "code"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["dimension", "code"], name="member_code_unique_in_dimension"
-            ),
+            models.UniqueConstraint(fields=["dimension", "code"], name="member_code_unique_in_dimension"),
             # Target of the composite foreign keys that keep a member in its own dimension.
             models.UniqueConstraint(fields=["id", "dimension"], name="member_id_dimension_unique"),
         ]
@@ -160,17 +140,15 @@ class MemberAlias(models.Model):
         verbose_name_plural = "member aliases"
         ordering = ["member", "alias"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["dimension", "normalized"], name="alias_unique_in_dimension"
-            ),
+            models.UniqueConstraint(fields=["dimension", "normalized"], name="alias_unique_in_dimension"),
         ]
+
+    def __str__(self) -> str:
+        return self.alias
 
     def save(self, *args, **kwargs) -> None:
         self.normalized = normalize_label(self.alias)
         super().save(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return self.alias
 
 
 class IndicatorQuerySet(models.QuerySet):
@@ -184,9 +162,7 @@ class IndicatorQuerySet(models.QuerySet):
 class Indicator(models.Model):
     """What is counted: a quantity comparable across years and documents."""
 
-    code = models.CharField(
-        max_length=100, unique=True, help_text="Stable identifier, e.g. `missing.cases`."
-    )
+    code = models.CharField(max_length=100, unique=True, help_text="Stable identifier, e.g. `missing.cases`.")
     name = models.CharField(max_length=300, help_text="Display name.")
     definition = models.TextField(blank=True, help_text="What exactly is counted.")
     unit = models.CharField(max_length=20, choices=Unit.choices, help_text="How the value reads.")

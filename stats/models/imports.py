@@ -33,9 +33,7 @@ class ImportRecord(models.Model):
     changed = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     reason = models.TextField(blank=True, help_text="Why the import was made.")
-    options = models.JSONField(
-        default=dict, blank=True, help_text="Indicator, year, source... of a table import."
-    )
+    options = models.JSONField(default=dict, blank=True, help_text="Indicator, year, source... of a table import.")
     errors = models.JSONField(default=list, blank=True, help_text="The errors of a failed import.")
 
     class Meta:

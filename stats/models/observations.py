@@ -75,9 +75,7 @@ class ObservationQuerySet(models.QuerySet):
     def with_related(self) -> ObservationQuerySet:
         return self.select_related("indicator", "indicator__topic", "source")
 
-    def fact_key_filter(
-        self, *, indicator_id, year, period, since, member_ids
-    ) -> ObservationQuerySet:
+    def fact_key_filter(self, *, indicator_id, year, period, since, member_ids) -> ObservationQuerySet:
         return self.filter(
             indicator_id=indicator_id,
             year=year,
@@ -92,11 +90,18 @@ class ObservationQuerySet(models.QuerySet):
     pghistory.UpdateEvent(),
     pghistory.DeleteEvent(),
     fields=[
-        "value", "value_text", "qualifier", "flag", "note", "corrected_value",
-        "correction_reason", "version", "quote",
+        "value",
+        "value_text",
+        "qualifier",
+        "flag",
+        "note",
+        "corrected_value",
+        "correction_reason",
+        "version",
+        "quote",
     ],
     model_name="ObservationEvent",
-)  # fmt: skip
+)
 class Observation(models.Model):
     """One figure as a document prints it: indicator, year, period, breakdown, value, source.
 
@@ -118,9 +123,7 @@ class Observation(models.Model):
     since = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="First year of a cumulative figure, where printed."
     )
-    as_of = models.DateField(
-        null=True, blank=True, help_text="Date the figure stands at, where printed."
-    )
+    as_of = models.DateField(null=True, blank=True, help_text="Date the figure stands at, where printed.")
     member_ids = ArrayField(
         models.BigIntegerField(),
         default=list,
@@ -141,27 +144,19 @@ class Observation(models.Model):
         blank=True,
         help_text="The printed figure as a number; empty only when the document prints no figure.",
     )
-    value_text = models.CharField(
-        max_length=100, blank=True, help_text='As printed: "21.7 million", "1 in 6".'
-    )
+    value_text = models.CharField(max_length=100, blank=True, help_text='As printed: "21.7 million", "1 in 6".')
     qualifier = models.CharField(
         max_length=20,
         choices=Qualifier.choices,
         default=Qualifier.EXACT,
         help_text='The word printed before the figure: "more than", "nearly"...',
     )
-    quote = models.TextField(
-        help_text="The verbatim sentence or table row the figure was printed in."
-    )
+    quote = models.TextField(help_text="The verbatim sentence or table row the figure was printed in.")
     table = models.CharField(
         max_length=500, blank=True, help_text="Title of the printed table; empty for running text."
     )
-    flag = models.CharField(
-        max_length=30, choices=Flag.choices, blank=True, help_text="Data-quality problem, if any."
-    )
-    note = models.TextField(
-        blank=True, help_text="What is wrong or worth knowing about this figure."
-    )
+    flag = models.CharField(max_length=30, choices=Flag.choices, blank=True, help_text="Data-quality problem, if any.")
+    note = models.TextField(blank=True, help_text="What is wrong or worth knowing about this figure.")
     corrected_value = models.DecimalField(
         max_digits=24,
         decimal_places=4,
@@ -169,9 +164,7 @@ class Observation(models.Model):
         blank=True,
         help_text="The right value where it can be derived; the printed value stays.",
     )
-    correction_reason = models.TextField(
-        blank=True, help_text="How the corrected value was derived."
-    )
+    correction_reason = models.TextField(blank=True, help_text="How the corrected value was derived.")
     is_preferred = models.BooleanField(
         default=True,
         editable=False,
@@ -208,22 +201,13 @@ class Observation(models.Model):
                 condition=Q(corrected_value__isnull=True) | ~Q(correction_reason=""),
                 violation_error_message="A corrected value needs a correction reason.",
             ),
-            models.CheckConstraint(
-                name="observation_period_valid", condition=Q(period__in=Period.values)
-            ),
-            models.CheckConstraint(
-                name="observation_qualifier_valid", condition=Q(qualifier__in=Qualifier.values)
-            ),
-            models.CheckConstraint(
-                name="observation_flag_valid", condition=Q(flag="") | Q(flag__in=Flag.values)
-            ),
-            models.CheckConstraint(
-                name="observation_year_plausible", condition=Q(year__range=(1984, 2100))
-            ),
+            models.CheckConstraint(name="observation_period_valid", condition=Q(period__in=Period.values)),
+            models.CheckConstraint(name="observation_qualifier_valid", condition=Q(qualifier__in=Qualifier.values)),
+            models.CheckConstraint(name="observation_flag_valid", condition=Q(flag="") | Q(flag__in=Flag.values)),
+            models.CheckConstraint(name="observation_year_plausible", condition=Q(year__range=(1984, 2100))),
             models.CheckConstraint(
                 name="observation_since_cumulative",
-                condition=Q(since__isnull=True)
-                | (Q(period=Period.CUMULATIVE) & Q(since__lte=F("year"))),
+                condition=Q(since__isnull=True) | (Q(period=Period.CUMULATIVE) & Q(since__lte=F("year"))),
                 violation_error_message="since is for cumulative figures and cannot be after the year.",
             ),
         ]
@@ -251,9 +235,7 @@ class Observation(models.Model):
 class Restatement(models.Model):
     """The same fact printed again elsewhere in the same document, perhaps rounded ("more than 29,000")."""
 
-    observation = models.ForeignKey(
-        Observation, on_delete=models.CASCADE, related_name="restatements"
-    )
+    observation = models.ForeignKey(Observation, on_delete=models.CASCADE, related_name="restatements")
     value = models.DecimalField(max_digits=24, decimal_places=4, null=True, blank=True)
     value_text = models.CharField(max_length=100, blank=True, help_text="As printed.")
     qualifier = models.CharField(max_length=20, choices=Qualifier.choices, default=Qualifier.EXACT)
@@ -264,12 +246,8 @@ class Restatement(models.Model):
     class Meta:
         ordering = ["observation", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["observation", "quote", "value_text"], name="restatement_unique"
-            ),
-            models.CheckConstraint(
-                name="restatement_qualifier_valid", condition=Q(qualifier__in=Qualifier.values)
-            ),
+            models.UniqueConstraint(fields=["observation", "quote", "value_text"], name="restatement_unique"),
+            models.CheckConstraint(name="restatement_qualifier_valid", condition=Q(qualifier__in=Qualifier.values)),
         ]
 
     def __str__(self) -> str:
@@ -288,6 +266,9 @@ class DataVersion(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(name="dataversion_singleton", condition=Q(id=1))]
+
+    def __str__(self) -> str:
+        return f"data version {self.value}"
 
     @classmethod
     def current(cls) -> int:

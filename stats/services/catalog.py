@@ -32,31 +32,40 @@ def _upsert(model, lookup: dict[str, Any], values: dict[str, Any]):
 
 
 def topic_upsert(*, code: str, name: str, description: str = "", order: int = 0) -> Topic:
-    return _upsert(
-        Topic, {"code": code}, {"name": name, "description": description, "order": order}
-    )[0]
+    return _upsert(Topic, {"code": code}, {"name": name, "description": description, "order": order})[0]
 
 
 def source_upsert(
-    *, slug: str, title: str, kind: str, edition: int, document: str, publisher: str = "",
-    published: str = "", format: str = "", url: str = "", note: str = "",
-) -> Source:  # fmt: skip
+    *,
+    slug: str,
+    title: str,
+    kind: str,
+    edition: int,
+    document: str,
+    publisher: str = "",
+    published: str = "",
+    format: str = "",
+    url: str = "",
+    note: str = "",
+) -> Source:
     values = {
-        "title": title, "kind": kind, "edition": edition, "document": document,
+        "title": title,
+        "kind": kind,
+        "edition": edition,
+        "document": document,
         "publisher": publisher or "National Center for Missing & Exploited Children",
-        "published": published or "", "format": format or "", "url": url or "", "note": note or "",
-    }  # fmt: skip
+        "published": published or "",
+        "format": format or "",
+        "url": url or "",
+        "note": note or "",
+    }
     return _upsert(Source, {"slug": slug}, values)[0]
 
 
-def indicator_upsert(
-    *, code: str, name: str, unit: str, topic: str, definition: str = "", order: int = 0
-) -> Indicator:
+def indicator_upsert(*, code: str, name: str, unit: str, topic: str, definition: str = "", order: int = 0) -> Indicator:
     if unit not in Unit.values:
         raise ValidationError(
-            {
-                "unit": f"unknown unit '{unit}' of indicator {code} (expected one of {', '.join(Unit.values)})"
-            }
+            {"unit": f"unknown unit '{unit}' of indicator {code} (expected one of {', '.join(Unit.values)})"}
         )
     topic_obj = Topic.objects.filter(code=topic).first()
     if topic_obj is None:
@@ -72,9 +81,7 @@ def indicator_upsert(
 
 
 def dimension_upsert(*, code: str, name: str, description: str = "", order: int = 0) -> Dimension:
-    return _upsert(
-        Dimension, {"code": code}, {"name": name, "description": description, "order": order}
-    )[0]
+    return _upsert(Dimension, {"code": code}, {"name": name, "description": description, "order": order})[0]
 
 
 def member_upsert(
@@ -84,9 +91,7 @@ def member_upsert(
 
     Spellings another member already uses are refused (one spelling, one member).
     """
-    member, _ = _upsert(
-        Member, {"dimension": dimension, "code": code}, {"label": label, "order": order}
-    )
+    member, _ = _upsert(Member, {"dimension": dimension, "code": code}, {"label": label, "order": order})
     wanted = {}
     for spelling in (code, label, *aliases):
         wanted.setdefault(normalize_label(spelling), spelling)
@@ -97,18 +102,12 @@ def member_upsert(
     )
     if taken:
         clashes = ", ".join(f'"{wanted[n]}" (already {m})' for n, m in taken.items())
-        raise ValidationError(
-            f"member {dimension.code}.{code}: spellings used by another member: {clashes}"
-        )
+        raise ValidationError(f"member {dimension.code}.{code}: spellings used by another member: {clashes}")
     existing = {a.normalized: a for a in MemberAlias.objects.filter(member=member)}
     stale = [a.id for n, a in existing.items() if n not in wanted]
     if stale:
         MemberAlias.objects.filter(id__in=stale).delete()
-    new = [
-        MemberAlias(member=member, dimension=dimension, alias=s)
-        for n, s in wanted.items()
-        if n not in existing
-    ]
+    new = [MemberAlias(member=member, dimension=dimension, alias=s) for n, s in wanted.items() if n not in existing]
     for alias in new:
         alias.normalized = normalize_label(alias.alias)
     MemberAlias.objects.bulk_create(new)
@@ -134,14 +133,21 @@ def catalog_load(*, data: dict[str, Any]) -> dict[str, int]:
         counts["dimensions"] += 1
         for member_order, m in enumerate(dim.get("members") or []):
             member_upsert(
-                dimension=dimension, code=str(m["code"]), label=str(m["label"]), order=member_order,
+                dimension=dimension,
+                code=str(m["code"]),
+                label=str(m["label"]),
+                order=member_order,
                 aliases=[str(a) for a in m.get("aliases") or []],
-            )  # fmt: skip
+            )
             counts["members"] += 1
     for order, ind in enumerate(data.get("indicators") or []):
         indicator_upsert(
-            code=ind["code"], name=ind["name"], unit=ind["unit"], topic=ind["topic"],
-            definition=ind.get("definition", ""), order=order,
-        )  # fmt: skip
+            code=ind["code"],
+            name=ind["name"],
+            unit=ind["unit"],
+            topic=ind["topic"],
+            definition=ind.get("definition", ""),
+            order=order,
+        )
         counts["indicators"] += 1
     return counts

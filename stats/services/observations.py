@@ -34,10 +34,27 @@ from stats.services.errors import ImportFailed, RowError
 IMPORT_LOCK_KEY = 7_240_001
 BATCH_SIZE = 2000
 
-APPROXIMATE = {Qualifier.MORE_THAN, Qualifier.OVER, Qualifier.NEARLY, Qualifier.APPROXIMATELY,
-               Qualifier.AT_LEAST, Qualifier.LESS_THAN, Qualifier.PLUS}  # fmt: skip
-COMPARED_FIELDS = ("value", "value_text", "qualifier", "quote", "table", "flag", "note", "as_of",
-                   "corrected_value", "correction_reason")  # fmt: skip
+APPROXIMATE = {
+    Qualifier.MORE_THAN,
+    Qualifier.OVER,
+    Qualifier.NEARLY,
+    Qualifier.APPROXIMATELY,
+    Qualifier.AT_LEAST,
+    Qualifier.LESS_THAN,
+    Qualifier.PLUS,
+}
+COMPARED_FIELDS = (
+    "value",
+    "value_text",
+    "qualifier",
+    "quote",
+    "table",
+    "flag",
+    "note",
+    "as_of",
+    "corrected_value",
+    "correction_reason",
+)
 
 
 @dataclass
@@ -48,9 +65,7 @@ class ObservationRow:
     source: str
     year: int
     value_text: str
-    members: dict[str, str] = field(
-        default_factory=dict
-    )  # dimension code -> member code/label/alias
+    members: dict[str, str] = field(default_factory=dict)  # dimension code -> member code/label/alias
     qualifier: str = Qualifier.EXACT
     value: Decimal | None = None  # only where value_text is not a number ("doubled")
     period: str = Period.ANNUAL
@@ -110,9 +125,7 @@ class ImportResult:
     dry_run: bool = False
 
 
-def _validate_row(
-    row: ObservationRow, lookup: CatalogLookup
-) -> tuple[ValidRow | None, list[RowError]]:
+def _validate_row(row: ObservationRow, lookup: CatalogLookup) -> tuple[ValidRow | None, list[RowError]]:
     errors: list[RowError] = []
 
     def fail(column: str | None, message: str) -> None:
@@ -141,9 +154,7 @@ def _validate_row(
         fail("year", f"year {row.year!r} is not a whole number")
         year = None
     if row.period not in Period.values:
-        fail(
-            "period", f"unknown period '{row.period}' (expected one of {', '.join(Period.values)})"
-        )
+        fail("period", f"unknown period '{row.period}' (expected one of {', '.join(Period.values)})")
     if row.since is not None and row.period != Period.CUMULATIVE:
         fail("since", "since is only for cumulative figures")
     if row.since is not None and year is not None and int(row.since) > year:
@@ -184,12 +195,15 @@ def _validate_row(
                 qualifier = Qualifier.LESS_THAN
             if indicator is not None:
                 unit = indicator.unit
-                if parsed.is_percent and unit not in (Unit.PERCENT, Unit.PERCENT_CHANGE):
-                    if row.flag != Flag.UNIT_MISMATCH:
-                        fail(
-                            "value",
-                            f"'{value_text}' is a percentage but {indicator.code} is measured in {unit}",
-                        )
+                if (
+                    parsed.is_percent
+                    and unit not in (Unit.PERCENT, Unit.PERCENT_CHANGE)
+                    and row.flag != Flag.UNIT_MISMATCH
+                ):
+                    fail(
+                        "value",
+                        f"'{value_text}' is a percentage but {indicator.code} is measured in {unit}",
+                    )
                 if parsed.is_one_in_n and unit != Unit.ONE_IN_N:
                     fail(
                         "value",
@@ -198,9 +212,7 @@ def _validate_row(
     if indicator is not None:
         for name, v in (("value", value), ("corrected_value", row.corrected_value)):
             if v is not None and not _fits_unit(indicator.unit, v):
-                fail(
-                    name, f"{v} is out of range for {indicator.code} ({_unit_rule(indicator.unit)})"
-                )
+                fail(name, f"{v} is out of range for {indicator.code} ({_unit_rule(indicator.unit)})")
     if row.corrected_value is not None and not row.correction_reason.strip():
         fail("correction_reason", "a corrected value needs a reason")
     if errors:
@@ -249,9 +261,7 @@ def _precision_rank(row: ValidRow) -> tuple:
     return (f["value"] is None, f["qualifier"] in APPROXIMATE, not row.source_row.from_table)
 
 
-def _merge_printings(
-    valid: list[ValidRow], merge: bool
-) -> tuple[list[ValidRow], dict, list[RowError]]:
+def _merge_printings(valid: list[ValidRow], merge: bool) -> tuple[list[ValidRow], dict, list[RowError]]:
     """Group rows by fact key; with ``merge`` the extra printings become restatements."""
     groups: dict[tuple, list[ValidRow]] = defaultdict(list)
     for row in valid:
@@ -261,8 +271,13 @@ def _merge_printings(
         if len(rows) > 1 and not merge:
             first = rows[0].source_row.row
             for dup in rows[1:]:
-                errors.append(RowError(dup.source_row.row, None,
-                    f"duplicate of row {first}: same indicator, source, year, period and breakdown"))  # fmt: skip
+                errors.append(
+                    RowError(
+                        dup.source_row.row,
+                        None,
+                        f"duplicate of row {first}: same indicator, source, year, period and breakdown",
+                    )
+                )
             continue
         ordered = sorted(rows, key=_precision_rank)
         primaries.append(ordered[0])
@@ -271,10 +286,7 @@ def _merge_printings(
 
 
 def _restatement_values(rows: list[ValidRow]) -> list[dict]:
-    return [
-        {k: r.fields[k] for k in ("value", "value_text", "qualifier", "quote", "flag", "note")}
-        for r in rows
-    ]
+    return [{k: r.fields[k] for k in ("value", "value_text", "qualifier", "quote", "flag", "note")} for r in rows]
 
 
 def _existing(keys: list[tuple]) -> dict[tuple, Observation]:
@@ -304,9 +316,7 @@ def _existing(keys: list[tuple]) -> dict[tuple, Observation]:
 
 def _same(a, b) -> bool:
     if isinstance(a, Decimal) or isinstance(b, Decimal):
-        return (a is None and b is None) or (
-            a is not None and b is not None and Decimal(a) == Decimal(b)
-        )
+        return (a is None and b is None) or (a is not None and b is not None and Decimal(a) == Decimal(b))
     return a == b
 
 
@@ -368,12 +378,14 @@ def observations_import(
             result.unchanged += 1
             continue
         if not allow_changes:
-            shown = (
-                ", ".join(f"{k} {before[k]!r} → {row.fields[k]!r}" for k in differs)
-                or "restatements"
+            shown = ", ".join(f"{k} {before[k]!r} → {row.fields[k]!r}" for k in differs) or "restatements"
+            errors.append(
+                RowError(
+                    row.source_row.row,
+                    None,
+                    f"conflicts with existing observation #{obs.id} ({shown}); give a reason to change existing data",
+                )
             )
-            errors.append(RowError(row.source_row.row, None,
-                f"conflicts with existing observation #{obs.id} ({shown}); give a reason to change existing data"))  # fmt: skip
             continue
         result.changed += 1
         result.changes.append(Change(obs.id, row.source_row.row, before, dict(row.fields)))
@@ -383,9 +395,14 @@ def observations_import(
 
     record_fields = dict(
         user=user if getattr(user, "is_authenticated", False) else None,
-        channel=channel, shape=shape, file_name=file_name, checksum=checksum, rows=len(rows),
-        reason=reason, options=options,
-    )  # fmt: skip
+        channel=channel,
+        shape=shape,
+        file_name=file_name,
+        checksum=checksum,
+        rows=len(rows),
+        reason=reason,
+        options=options,
+    )
     if errors:
         errors.sort(key=lambda e: (str(type(e.row)), e.row if e.row is not None else 0))
         record = ImportRecord.objects.create(
@@ -396,9 +413,12 @@ def observations_import(
         raise ImportFailed(errors, record)
     if dry_run:
         result.record = ImportRecord.objects.create(
-            status=ImportRecord.Status.DRY_RUN, new=result.new, changed=result.changed,
-            unchanged=result.unchanged, **record_fields,
-        )  # fmt: skip
+            status=ImportRecord.Status.DRY_RUN,
+            new=result.new,
+            changed=result.changed,
+            unchanged=result.unchanged,
+            **record_fields,
+        )
         return result
     if not to_create and not to_update:
         result.record = ImportRecord.objects.create(
@@ -413,16 +433,17 @@ def observations_import(
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
         result.record = ImportRecord.objects.create(
-            status=ImportRecord.Status.COMMITTED, new=result.new, changed=result.changed,
-            unchanged=result.unchanged, **record_fields,
-        )  # fmt: skip
+            status=ImportRecord.Status.COMMITTED,
+            new=result.new,
+            changed=result.changed,
+            unchanged=result.unchanged,
+            **record_fields,
+        )
         pghistory.context(import_record=result.record.id)
         try:
             _write(to_create, to_update, restatement_writes, progress)
         except IntegrityError as exc:
-            raise ImportFailed(
-                [RowError(None, None, f"the database refused the import: {_db_message(exc)}")]
-            ) from exc
+            raise ImportFailed([RowError(None, None, f"the database refused the import: {_db_message(exc)}")]) from exc
         observations_refresh_preferred(indicator_ids={r.indicator_id for r in primaries})
     return result
 
@@ -444,7 +465,7 @@ def _write(to_create, to_update, restatement_writes, progress) -> None:
                     source_id=row.source_id,
                     member_ids=list(row.member_ids),
                     **row.fields,
-                )  # fmt: skip
+                )
                 for row, _ in batch
             ]
         )
@@ -463,19 +484,13 @@ def _write(to_create, to_update, restatement_writes, progress) -> None:
             for name, value in row.fields.items():
                 setattr(obs, name, value)
             obs.version += 1
-        Observation.objects.bulk_update(
-            [obs for obs, _ in batch], [*COMPARED_FIELDS, "version", "updated_at"]
-        )
+        Observation.objects.bulk_update([obs for obs, _ in batch], [*COMPARED_FIELDS, "version", "updated_at"])
         if progress:
             progress(len(batch))
     if restatement_writes:
         Restatement.objects.filter(observation_id__in=list(restatement_writes)).delete()
         Restatement.objects.bulk_create(
-            [
-                Restatement(observation_id=oid, **values)
-                for oid, rows in restatement_writes.items()
-                for values in rows
-            ]
+            [Restatement(observation_id=oid, **values) for oid, rows in restatement_writes.items() for values in rows]
         )
 
 
@@ -548,9 +563,7 @@ def observation_update(
     from stats.services.errors import ConflictError
 
     if not reason or not reason.strip():
-        raise ValidationError(
-            {"reason": "A reason is required for every change to an observation."}
-        )
+        raise ValidationError({"reason": "A reason is required for every change to an observation."})
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({f: "This field cannot be changed here." for f in unknown})
@@ -558,12 +571,7 @@ def observation_update(
         transaction.atomic(),
         pghistory.context(user=_user_id(user), reason=reason.strip(), channel=channel),
     ):
-        obs = (
-            Observation.objects.select_for_update()
-            .select_related("indicator")
-            .filter(id=observation_id)
-            .first()
-        )
+        obs = Observation.objects.select_for_update().select_related("indicator").filter(id=observation_id).first()
         if obs is None:
             raise ValidationError({"id": f"observation #{observation_id} does not exist"})
         if expected_version is not None and obs.version != expected_version:
@@ -582,9 +590,7 @@ def observation_update(
         for name in ("value", "corrected_value"):
             v = getattr(obs, name)
             if v is not None and not _fits_unit(obs.indicator.unit, Decimal(v)):
-                errors[name] = (
-                    f"{v} is out of range for {obs.indicator.code} ({_unit_rule(obs.indicator.unit)})"
-                )
+                errors[name] = f"{v} is out of range for {obs.indicator.code} ({_unit_rule(obs.indicator.unit)})"
         if obs.corrected_value is None and "corrected_value" in changes:
             obs.correction_reason = changes.get("correction_reason", "")
         elif obs.corrected_value is not None and not obs.correction_reason:
@@ -613,8 +619,11 @@ def observation_correct(
     return observation_update(
         observation_id=observation_id,
         changes={"corrected_value": value, "correction_reason": reason.strip() if value is not None else ""},
-        reason=reason, user=user, expected_version=expected_version, channel=channel,
-    )  # fmt: skip
+        reason=reason,
+        user=user,
+        expected_version=expected_version,
+        channel=channel,
+    )
 
 
 def observation_flag(
@@ -628,14 +637,16 @@ def observation_flag(
 ) -> Observation:
     """Set or clear (empty ``flag``) a data-quality flag; the note says what is wrong."""
     return observation_update(
-        observation_id=observation_id, changes={"flag": flag, "note": note}, reason=note or f"flag {flag or 'cleared'}",
-        user=user, expected_version=expected_version, channel=channel,
-    )  # fmt: skip
+        observation_id=observation_id,
+        changes={"flag": flag, "note": note},
+        reason=note or f"flag {flag or 'cleared'}",
+        user=user,
+        expected_version=expected_version,
+        channel=channel,
+    )
 
 
-def observation_revert(
-    *, event_id: int, reason: str, user=None, channel: str = "admin"
-) -> Observation:
+def observation_revert(*, event_id: int, reason: str, user=None, channel: str = "admin") -> Observation:
     """Put an observation back to the state a history event recorded (its snapshot after that event)."""
     from django.apps import apps
     from django.core.exceptions import ValidationError

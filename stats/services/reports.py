@@ -37,10 +37,38 @@ SOURCE_KEYS = {
     "url",
     "note",
 }
-FIGURE_KEYS = {"indicator", "year", "text", "quote", "qualifier", "period", "since", "as_of", "members", "value",
-               "flag", "note", "correction", "correction_reason"}  # fmt: skip
-TABLE_KEYS = {"title", "indicator", "year", "rows", "columns", "header", "cells", "cell_flags", "members", "period",
-              "since", "as_of", "flag", "note"}  # fmt: skip
+FIGURE_KEYS = {
+    "indicator",
+    "year",
+    "text",
+    "quote",
+    "qualifier",
+    "period",
+    "since",
+    "as_of",
+    "members",
+    "value",
+    "flag",
+    "note",
+    "correction",
+    "correction_reason",
+}
+TABLE_KEYS = {
+    "title",
+    "indicator",
+    "year",
+    "rows",
+    "columns",
+    "header",
+    "cells",
+    "cell_flags",
+    "members",
+    "period",
+    "since",
+    "as_of",
+    "flag",
+    "note",
+}
 
 
 @dataclass
@@ -66,9 +94,7 @@ def _read_yaml(path: Path) -> Any:
 def reports_read(directory: Path = FIXTURES_DIR) -> tuple[dict, list[SourceFile]]:
     """Parse catalog.yaml and sources/*.yaml (no database)."""
     catalog = _read_yaml(directory / "catalog.yaml") or {}
-    sources = [
-        SourceFile(p, _read_yaml(p) or {}) for p in sorted((directory / "sources").glob("*.yaml"))
-    ]
+    sources = [SourceFile(p, _read_yaml(p) or {}) for p in sorted((directory / "sources").glob("*.yaml"))]
     return catalog, sources
 
 
@@ -155,11 +181,7 @@ def source_rows(source_file: SourceFile) -> tuple[list[ObservationRow], list[Row
             note=table.get("note", "") or "",
             cell_notes=cell_notes,
         )
-        body = [
-            line.split("|")
-            for line in str(table.get("cells", "")).strip().splitlines()
-            if line.strip()
-        ]
+        body = [line.split("|") for line in str(table.get("cells", "")).strip().splitlines() if line.strip()]
         cells, table_errors = table_observation_rows(
             spec=spec,
             header=[str(h) for h in table.get("header") or []],
@@ -172,9 +194,7 @@ def source_rows(source_file: SourceFile) -> tuple[list[ObservationRow], list[Row
     return rows, errors
 
 
-def reports_load(
-    *, directory: Path = FIXTURES_DIR, user=None, dry_run: bool = False
-) -> ReportsLoadResult:
+def reports_load(*, directory: Path = FIXTURES_DIR, user=None, dry_run: bool = False) -> ReportsLoadResult:
     """Load the catalog and every source document's figures, all or nothing; idempotent."""
     catalog, sources = reports_read(directory)
     result = ReportsLoadResult()
@@ -194,8 +214,10 @@ def reports_load(
         result.catalog = catalog_load(data=catalog)
         for source_file in sources:
             meta = source_file.data["source"]
-            source_upsert(**{k: v for k, v in meta.items() if k in SOURCE_KEYS and k != "published"},
-                          published=str(meta.get("published") or ""))  # fmt: skip
+            source_upsert(
+                **{k: v for k, v in meta.items() if k in SOURCE_KEYS and k != "published"},
+                published=str(meta.get("published") or ""),
+            )
             result.sources.append(meta["slug"])
         result.observations = observations_import(
             rows=all_rows,

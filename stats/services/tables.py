@@ -38,9 +38,7 @@ class TableSpec:
     source: str
     year: int
     rows: str  # dimension down the side
-    columns: str | None = (
-        None  # dimension across the top; None with column_indicators or one value column
-    )
+    columns: str | None = None  # dimension across the top; None with column_indicators or one value column
     indicator: str | None = None
     column_indicators: dict[str, str] | None = None  # header label -> indicator code
     title: str = ""
@@ -50,9 +48,7 @@ class TableSpec:
     as_of: date | None = None
     flag: str = ""
     note: str = ""
-    cell_notes: dict[tuple[str, str], CellNote] = field(
-        default_factory=dict
-    )  # (row label, column label)
+    cell_notes: dict[tuple[str, str], CellNote] = field(default_factory=dict)  # (row label, column label)
 
 
 def table_observation_rows(
@@ -77,11 +73,7 @@ def table_observation_rows(
     column_indicators = {normalize_label(k): v for k, v in (spec.column_indicators or {}).items()}
     for label in header:
         if spec.column_indicators is not None and normalize_label(label) not in column_indicators:
-            errors.append(
-                RowError(
-                    location or None, label, f"column {label!r} names no indicator of this table"
-                )
-            )
+            errors.append(RowError(location or None, label, f"column {label!r} names no indicator of this table"))
     notes = {(normalize_label(r), normalize_label(c)): n for (r, c), n in spec.cell_notes.items()}
     used_notes = set()
     for offset, cells in enumerate(body):
@@ -92,8 +84,9 @@ def table_observation_rows(
             continue
         label, values = collapse_whitespace(cells[0]), cells[1:]
         if len(values) != len(header):
-            errors.append(RowError(where, None,
-                f"{label!r} has {len(values)} cell(s) but the header has {len(header)} column(s)"))  # fmt: skip
+            errors.append(
+                RowError(where, None, f"{label!r} has {len(values)} cell(s) but the header has {len(header)} column(s)")
+            )
             continue
         printed_row = " | ".join([label, *(collapse_whitespace(v) for v in values)])
         for column_label, text in zip(header, values, strict=True):

@@ -22,9 +22,7 @@ class Command(BaseCommand):
             queryset = queryset.filter(source__slug=source)
         checks = total_checks(warehouse_facts(queryset))
         unexplained, explained = mismatches(checks)
-        self.stdout.write(
-            f"{len(checks)} totals checked, {len(explained) + len(unexplained)} do not add up"
-        )
+        self.stdout.write(f"{len(checks)} totals checked, {len(explained) + len(unexplained)} do not add up")
         for check in explained:
             flags = ", ".join(sorted({f.flag or "corrected" for f in check.explained_by}))
             fixed = "; balanced by the corrections" if check.balanced_after_corrections else ""

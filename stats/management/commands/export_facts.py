@@ -18,9 +18,7 @@ class Command(BaseCommand):
             type=Path,
             help="File to write (default: standard output; xlsx needs a file).",
         )
-        parser.add_argument(
-            "--preferred-only", action="store_true", help="Only the preferred source per fact."
-        )
+        parser.add_argument("--preferred-only", action="store_true", help="Only the preferred source per fact.")
 
     def handle(self, *args, format: str, output: Path | None, preferred_only: bool, **options):
         from stats.models import Observation

@@ -13,9 +13,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--directory", type=Path, default=FIXTURES_DIR, help="Fixtures folder.")
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Validate and count; write nothing."
-        )
+        parser.add_argument("--dry-run", action="store_true", help="Validate and count; write nothing.")
 
     def handle(self, *args, directory: Path, dry_run: bool, **options):
         if not (directory / "catalog.yaml").exists():

@@ -1,0 +1,30 @@
+"""Shared test set-up: the test database holds the published reports (loaded once per run),
+and each test runs in a transaction that is rolled back."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from tests.builders import Builder
+
+SEEDS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("load_reports", verbosity=0)
+
+
+@pytest.fixture
+def build(db) -> Builder:
+    """Small builders for catalog rows and observations (see tests/builders.py)."""
+    return Builder()
+
+
+@pytest.fixture
+def seeds_dir() -> Path:
+    if not SEEDS_DIR.is_dir():
+        pytest.skip(f"the source documents are not here ({SEEDS_DIR}): a user's clone has no ../shared; CI has")
+    return SEEDS_DIR
