@@ -38,7 +38,7 @@ NUMBER_WORDS = {
 SCALES = {"thousand": 10**3, "k": 10**3, "million": 10**6, "m": 10**6, "billion": 10**9, "b": 10**9}
 
 _NUMBER = re.compile(
-    r"""^\s*(?P<lt><\s*)?
+    r"""^\s*(?P<lt><\s*)?(?P<neg>[-−]\s*)?
     (?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)
     \s*(?P<scale>thousand|million|billion|[kmb](?![a-z]))?
     \s*(?P<unit>%|percent)?
@@ -79,6 +79,8 @@ def parse_value_text(text: str) -> ParsedValue:
         raise ValueTextError(f"{text!r} is not a number") from exc
     if match["scale"]:
         value *= SCALES[match["scale"].lower()]
+    if match["neg"]:
+        value = -value
     return ParsedValue(
         value=Decimal(int(value)) if value == value.to_integral_value() else value,
         is_percent=bool(match["unit"]),

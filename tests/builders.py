@@ -6,6 +6,7 @@ import itertools
 from decimal import Decimal
 
 from stats.models import Dimension, Indicator, Member, MemberAlias, Observation, Source, Topic, Unit
+from stats.printed import normalize_label
 from stats.services.observations import observations_refresh_preferred
 
 _counter = itertools.count(1)
@@ -34,7 +35,8 @@ class Builder:
     def member(self, dimension: Dimension, label: str, order: int = 0, aliases: list[str] = ()) -> Member:
         code = label.lower().replace(" ", "_")
         member = Member.objects.create(dimension=dimension, code=code, label=label, order=order)
-        for spelling in {code, label, *aliases}:
+        spellings = {normalize_label(s): s for s in (code, label, *aliases)}
+        for spelling in spellings.values():
             MemberAlias.objects.create(member=member, dimension=dimension, alias=spelling)
         return member
 

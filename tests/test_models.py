@@ -1,0 +1,166 @@
+"""The database itself enforces the warehouse's integrity rules, whatever the entry point."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from stats.models import DataVersion, Flag, MemberAlias, Observation, Period, Unit
+
+
+def test_one_observation_per_fact_and_source(build):
+    indicator, source = build.indicator(), build.source()
+    dim = build.dimension(members=["Active", "Resolved"])
+    active = dim.members.get(code="active")
+    build.observation(indicator, source, 2021, "5", members=[active])
+    with pytest.raises(IntegrityError, match="observation_fact_unique_per_source"):
+        build.observation(indicator, source, 2021, "6", members=[active])
+
+
+def test_same_fact_from_another_source_is_another_observation(build):
+    indicator = build.indicator()
+    build.observation(indicator, build.source(), 2021, "5")
+    build.observation(indicator, build.source(), 2021, "6")
+    assert Observation.objects.filter(indicator=indicator).count() == 2
+
+
+def test_same_fact_for_another_period_is_another_observation(build):
+    indicator, source = build.indicator(), build.source()
+    build.observation(indicator, source, 2021, "5")
+    build.observation(indicator, source, 2021, "500", period=Period.CUMULATIVE, since=1998)
+    assert Observation.objects.filter(indicator=indicator).count() == 2
+
+
+def test_breakdown_is_canonical_whatever_the_order(build):
+    indicator, source = build.indicator(), build.source()
+    a = build.dimension(members=["A1"]).members.get()
+    b = build.dimension(members=["B1"]).members.get()
+    build.observation(indicator, source, 2021, "1", members=[b, a])
+    with pytest.raises(IntegrityError, match="observation_fact_unique_per_source"):
+        build.observation(indicator, source, 2021, "2", members=[a, b])
+
+
+def test_breakdown_fills_dimensions(build):
+    a = build.dimension(members=["A1"])
+    b = build.dimension(members=["B1"])
+    obs = build.observation(build.indicator(), build.source(), members=[b.members.get(), a.members.get()])
+    obs.refresh_from_db()
+    assert obs.member_ids == sorted([a.members.get().id, b.members.get().id])
+    assert obs.dimension_ids == sorted([a.id, b.id])
+
+
+def test_two_members_of_one_dimension_are_refused(build):
+    dim = build.dimension(members=["Active", "Resolved"])
+    with pytest.raises(IntegrityError, match="two members of one dimension"):
+        build.observation(build.indicator(), build.source(), members=list(dim.members.all()))
+
+
+def test_a_member_named_twice_is_refused(build):
+    member = build.dimension(members=["Active"]).members.get()
+    with pytest.raises(IntegrityError, match="names a member twice"):
+        build.observation(build.indicator(), build.source(), members=[member, member])
+
+
+def test_unknown_member_id_is_refused(build):
+    obs = build.observation(build.indicator(), build.source())
+    obs.member_ids = [987654321]
+    with pytest.raises(IntegrityError, match="does not exist"):
+        obs.save()
+
+
+def test_member_in_use_cannot_be_deleted_or_moved(build):
+    dim = build.dimension(members=["Active"])
+    member = dim.members.get()
+    build.observation(build.indicator(), build.source(), members=[member])
+    with pytest.raises(IntegrityError, match="is used by observations"), transaction.atomic():
+        member.delete()
+    member.dimension = build.dimension()
+    with pytest.raises(IntegrityError, match="is used by observations"):
+        member.save()
+
+
+def test_counts_cannot_be_negative(build):
+    with pytest.raises(IntegrityError, match="does not fit the unit count"):
+        build.observation(build.indicator(unit=Unit.COUNT), build.source(), value="-1")
+
+
+def test_percentages_lie_between_0_and_100(build):
+    indicator = build.indicator(unit=Unit.PERCENT)
+    build.observation(indicator, build.source(), value="100")
+    with pytest.raises(IntegrityError, match="does not fit the unit percent"):
+        build.observation(indicator, build.source(), value="100.5")
+
+
+def test_percent_change_may_exceed_100(build):
+    obs = build.observation(build.indicator(unit=Unit.PERCENT_CHANGE), build.source(), value="300")
+    assert obs.value == Decimal("300")
+
+
+def test_corrected_value_obeys_the_unit_too(build):
+    obs = build.observation(build.indicator(unit=Unit.PERCENT), build.source(), value="50")
+    obs.corrected_value, obs.correction_reason = Decimal("150"), "typo"
+    with pytest.raises(IntegrityError, match="corrected value"):
+        obs.save()
+
+
+def test_changing_an_indicator_unit_rechecks_its_observations(build):
+    indicator = build.indicator(unit=Unit.COUNT)
+    build.observation(indicator, build.source(), value="250")
+    indicator.unit = Unit.PERCENT
+    with pytest.raises(IntegrityError, match="do not fit the unit percent"):
+        indicator.save()
+
+
+def test_a_value_is_required_unless_flagged_missing(build):
+    indicator = build.indicator()
+    with pytest.raises(IntegrityError, match="observation_value_or_missing_flag"), transaction.atomic():
+        build.observation(indicator, build.source(), value=None)
+    obs = build.observation(indicator, build.source(), value=None, flag=Flag.MISSING_VALUE)
+    assert obs.value is None
+
+
+def test_a_correction_needs_a_reason(build):
+    obs = build.observation(build.indicator(), build.source())
+    obs.corrected_value = Decimal("3")
+    with pytest.raises(IntegrityError, match="observation_correction_has_reason"):
+        obs.save()
+
+
+def test_since_is_only_for_cumulative_figures(build):
+    with pytest.raises(IntegrityError, match="observation_since_cumulative"):
+        build.observation(build.indicator(), build.source(), since=1998)
+
+
+def test_unknown_qualifier_is_refused(build):
+    with pytest.raises(IntegrityError, match="observation_qualifier_valid"):
+        build.observation(build.indicator(), build.source(), qualifier="roughly")
+
+
+def test_one_spelling_names_one_member_per_dimension(build):
+    dim = build.dimension(members=["Alaska"])
+    other = build.member(dim, "Arizona", order=1)
+    with pytest.raises(IntegrityError, match="alias_unique_in_dimension"):
+        MemberAlias.objects.create(member=other, dimension=dim, alias="ALASKA")
+
+
+def test_same_spelling_may_name_members_of_different_dimensions(build):
+    build.dimension(members=["Unknown"])
+    build.dimension(members=["Unknown"])
+    assert MemberAlias.objects.filter(normalized="unknown").count() >= 2
+
+
+def test_every_write_bumps_the_data_version_and_reads_do_not(build):
+    before = DataVersion.current()
+    list(Observation.objects.all()[:5])
+    assert DataVersion.current() == before
+    build.observation(build.indicator(), build.source())
+    assert DataVersion.current() > before
+
+
+def test_a_rolled_back_write_leaves_the_data_version(build):
+    indicator, source = build.indicator(), build.source()
+    before = DataVersion.current()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Observation.objects.create(indicator=indicator, source=source, year=2020, value=1, value_text="1", quote="q")
+        raise RuntimeError("abort")
+    assert DataVersion.current() == before
