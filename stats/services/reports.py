@@ -25,6 +25,7 @@ from stats.services.observations import ImportResult, ObservationRow, observatio
 from stats.services.tables import CellNote, TableSpec, table_observation_rows
 
 FIXTURES_DIR = Path(settings.BASE_DIR) / "fixtures"
+FILE_KEYS = {"source", "tables", "figures", "not_figures"}
 SOURCE_KEYS = {
     "slug",
     "title",
@@ -204,6 +205,7 @@ def reports_load(*, directory: Path = FIXTURES_DIR, user=None, dry_run: bool = F
     for source_file in sources:
         digest.update(source_file.path.read_bytes())
         meta = source_file.data.get("source") or {}
+        _unknown_keys(source_file.data, FILE_KEYS, source_file.path.name, errors)
         _unknown_keys(meta, SOURCE_KEYS, f"{source_file.path.name} source", errors)
         rows, row_errors = source_rows(source_file)
         all_rows.extend(rows)
