@@ -38,7 +38,9 @@ def source_and_document(request, seeds_dir):
 def test_every_quote_is_verbatim(source_and_document):
     source_file, document = source_and_document
     missing = [
-        fig["quote"] for fig in source_file.data.get("figures") or [] if collapse_whitespace(fig["quote"]) not in document
+        fig["quote"]
+        for fig in source_file.data.get("figures") or []
+        if collapse_whitespace(fig["quote"]) not in document
     ]
     assert missing == []
 

@@ -202,3 +202,23 @@ def test_revert_restores_an_earlier_state(cube):
     obs.refresh_from_db()
     assert obs.corrected_value is None and obs.value == 12 and obs.version == 3
     assert events.count() == 3
+
+
+def test_an_import_is_audited_with_who_and_why(cube):
+    editor = User.objects.create_user("importer")
+    result = observations_import(rows=[row(members={"test_state": "NV"})], user=editor, reason="2025 report tables")
+    obs = Observation.objects.get(indicator=cube["count"])
+    event = apps.get_model("stats", "ObservationEvent").objects.get(pgh_obj=obs, pgh_label="insert")
+    assert event.pgh_context.metadata["user"] == editor.id
+    assert event.pgh_context.metadata["reason"] == "2025 report tables"
+    assert event.pgh_context.metadata["import_record"] == result.record.id
+
+
+def test_a_row_the_database_refuses_aborts_the_whole_import(cube, monkeypatch):
+    import stats.services.observations as service
+
+    monkeypatch.setattr(service, "_fits_unit", lambda unit, v: True)  # let a negative count reach the database
+    before = Observation.objects.count()
+    with pytest.raises(ImportFailed, match="the database refused the import: value -5.* does not fit the unit count"):
+        observations_import(rows=[row(members={"test_state": "NV"}), row(value_text="-5")])
+    assert Observation.objects.count() == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pghistory
+import pgtrigger
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -101,6 +102,8 @@ class ObservationQuerySet(models.QuerySet):
         "quote",
     ],
     model_name="ObservationEvent",
+    # Statement-level triggers record a bulk import in one set-based insert, not one per row.
+    level=pgtrigger.Statement,
 )
 class Observation(models.Model):
     """One figure as a document prints it: indicator, year, period, breakdown, value, source.
