@@ -160,7 +160,14 @@ def test_every_write_bumps_the_data_version_and_reads_do_not(build):
 def test_a_rolled_back_write_leaves_the_data_version(build):
     indicator, source = build.indicator(), build.source()
     before = DataVersion.current()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        Observation.objects.create(indicator=indicator, source=source, year=2020, value=1, value_text="1", quote="q")
-        raise RuntimeError("abort")
+
+    def write_then_fail():
+        with transaction.atomic():
+            Observation.objects.create(
+                indicator=indicator, source=source, year=2020, value=1, value_text="1", quote="q"
+            )
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
     assert DataVersion.current() == before

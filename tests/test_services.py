@@ -47,8 +47,10 @@ def test_import_writes_new_rows_and_records_the_import(cube):
     )
     assert (result.new, result.changed, result.unchanged) == (2, 0, 0)
     nevada = Observation.objects.get(indicator=cube["count"], member_ids=[cube["state"].members.get(code="nevada").id])
-    assert nevada.value == Decimal("1234") and nevada.value_text == "1,234"
-    assert result.record.status == ImportRecord.Status.COMMITTED and result.record.user == user
+    assert nevada.value == Decimal("1234")
+    assert nevada.value_text == "1,234"
+    assert result.record.status == ImportRecord.Status.COMMITTED
+    assert result.record.user == user
     assert result.record.new == 2
 
 
@@ -101,7 +103,8 @@ def test_changing_existing_data_needs_a_reason(cube):
         observations_import(rows=[row(value_text="13", row=2)])
     result = observations_import(rows=[row(value_text="13")], reason="revised figure from NCMEC")
     assert (result.new, result.changed) == (0, 1)
-    assert result.changes[0].before["value"] == Decimal("12") and result.changes[0].after["value"] == Decimal("13")
+    assert result.changes[0].before["value"] == Decimal("12")
+    assert result.changes[0].after["value"] == Decimal("13")
     assert Observation.objects.get(indicator=cube["count"], member_ids=[]).version == 2
 
 
@@ -200,7 +203,9 @@ def test_revert_restores_an_earlier_state(cube):
     created = events.get(pgh_label="insert")
     observation_revert(event_id=created.pgh_id, reason="the correction was wrong")
     obs.refresh_from_db()
-    assert obs.corrected_value is None and obs.value == 12 and obs.version == 3
+    assert obs.corrected_value is None
+    assert obs.value == 12
+    assert obs.version == 3
     assert events.count() == 3
 
 
@@ -219,6 +224,6 @@ def test_a_row_the_database_refuses_aborts_the_whole_import(cube, monkeypatch):
 
     monkeypatch.setattr(service, "_fits_unit", lambda unit, v: True)  # let a negative count reach the database
     before = Observation.objects.count()
-    with pytest.raises(ImportFailed, match="the database refused the import: value -5.* does not fit the unit count"):
+    with pytest.raises(ImportFailed, match=r"the database refused the import: value -5.* does not fit the unit count"):
         observations_import(rows=[row(members={"test_state": "NV"}), row(value_text="-5")])
     assert Observation.objects.count() == before
