@@ -10,9 +10,6 @@ from __future__ import annotations
 import math
 import time
 
-from django.db import connection, transaction
-
-from stats.services.catalog import dimension_upsert, indicator_upsert, member_upsert, source_upsert, topic_upsert
 
 YEARS = range(1990, 2025)
 STATES = [
@@ -27,6 +24,10 @@ PER_INDICATOR_YEAR = (len(STATES) + 1) * (len(STATUSES) + 1)  # cells plus total
 
 def build(observations: int, log=print) -> dict:
     """Create the catalog and ``observations`` rows (idempotent for the same N)."""
+    from django.db import connection, transaction
+
+    from stats.services.catalog import dimension_upsert, indicator_upsert, member_upsert, source_upsert, topic_upsert
+
     started = time.perf_counter()
     indicators = max(1, math.ceil(observations / (PER_INDICATOR_YEAR * len(YEARS))))
     with transaction.atomic():
@@ -58,6 +59,8 @@ def build(observations: int, log=print) -> dict:
 
 
 def _fill(observations: int, state_id: int, status_id: int, log) -> None:
+    from django.db import connection, transaction
+
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM stats_observation WHERE indicator_id IN "
                        "(SELECT id FROM stats_indicator WHERE code LIKE 'bench.%%')")  # fmt: skip

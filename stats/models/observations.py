@@ -10,7 +10,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 
 from stats.models.catalog import Indicator, Source
 
@@ -117,6 +117,7 @@ class Observation(models.Model):
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="observations")
     year = models.PositiveSmallIntegerField(help_text="The year the figure is for.")
     period = models.CharField(
+        db_default=Period.ANNUAL,
         max_length=20,
         choices=Period.choices,
         default=Period.ANNUAL,
@@ -147,8 +148,11 @@ class Observation(models.Model):
         blank=True,
         help_text="The printed figure as a number; empty only when the document prints no figure.",
     )
-    value_text = models.CharField(max_length=100, blank=True, help_text='As printed: "21.7 million", "1 in 6".')
+    value_text = models.CharField(
+        db_default="", max_length=100, blank=True, help_text='As printed: "21.7 million", "1 in 6".'
+    )
     qualifier = models.CharField(
+        db_default=Qualifier.EXACT,
         max_length=20,
         choices=Qualifier.choices,
         default=Qualifier.EXACT,
@@ -156,10 +160,12 @@ class Observation(models.Model):
     )
     quote = models.TextField(help_text="The verbatim sentence or table row the figure was printed in.")
     table = models.CharField(
-        max_length=500, blank=True, help_text="Title of the printed table; empty for running text."
+        db_default="", max_length=500, blank=True, help_text="Title of the printed table; empty for running text."
     )
-    flag = models.CharField(max_length=30, choices=Flag.choices, blank=True, help_text="Data-quality problem, if any.")
-    note = models.TextField(blank=True, help_text="What is wrong or worth knowing about this figure.")
+    flag = models.CharField(
+        db_default="", max_length=30, choices=Flag.choices, blank=True, help_text="Data-quality problem, if any."
+    )
+    note = models.TextField(db_default="", blank=True, help_text="What is wrong or worth knowing about this figure.")
     corrected_value = models.DecimalField(
         max_digits=24,
         decimal_places=4,
@@ -167,19 +173,21 @@ class Observation(models.Model):
         blank=True,
         help_text="The right value where it can be derived; the printed value stays.",
     )
-    correction_reason = models.TextField(blank=True, help_text="How the corrected value was derived.")
+    correction_reason = models.TextField(db_default="", blank=True, help_text="How the corrected value was derived.")
     is_preferred = models.BooleanField(
+        db_default=True,
         default=True,
         editable=False,
         help_text="True for the one observation per fact that plain queries return.",
     )
     version = models.PositiveIntegerField(
+        db_default=1,
         default=1,
         editable=False,
         help_text="Increases with every change; edits name the version they saw.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(db_default=Now(), auto_now_add=True)
+    updated_at = models.DateTimeField(db_default=Now(), auto_now=True)
 
     objects = ObservationQuerySet.as_manager()
 
