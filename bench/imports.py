@@ -66,7 +66,7 @@ def _child(kind: str, path: str) -> None:
                     value_text=r["value"],
                     quote=r["quote"],
                     row=n,
-                )  # fmt: skip
+                )
                 for n, r in enumerate(csv.DictReader(handle), start=2)
             ]
         result = observations_import(rows=rows, reason="benchmark", channel="bench", file_name=path)

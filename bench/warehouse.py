@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 
-
 YEARS = range(1990, 2025)
 STATES = [
     "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
