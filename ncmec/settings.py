@@ -76,6 +76,9 @@ def _database() -> dict:
         raise ImproperlyConfigured(
             f"DATABASE_URL must point at PostgreSQL (postgresql://...), got {url.split(':', 1)[0]}://"
         )
+    options = config.setdefault("OPTIONS", {})
+    if not config.get("HOST") and "host" in options:  # a Unix socket given as ?host=/path
+        config["HOST"] = options.pop("host")
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
     return config
