@@ -11,8 +11,18 @@ from django.db import connection
 
 from stats.backups import BackupError, backup_create, backup_restore
 
-TABLES = ["stats_observation", "stats_observationevent", "stats_restatement", "stats_indicator", "stats_member",
-          "stats_memberalias", "stats_source", "stats_importrecord", "stats_dataversion", "pghistory_context"]  # fmt: skip
+TABLES = [
+    "stats_observation",
+    "stats_observationevent",
+    "stats_restatement",
+    "stats_indicator",
+    "stats_member",
+    "stats_memberalias",
+    "stats_source",
+    "stats_importrecord",
+    "stats_dataversion",
+    "pghistory_context",
+]
 
 
 def fingerprint(conninfo: dict) -> dict:
@@ -59,8 +69,10 @@ def test_backup_and_restore_round_trip_the_warehouse(scratch_database, tmp_path)
 
 
 def test_restoring_something_that_is_not_a_backup_changes_nothing(scratch_database, tmp_path):
-    backup_restore(path=backup_create(path=tmp_path / "good.dump", database={**connection.settings_dict}),
-                   database=scratch_database)  # fmt: skip
+    backup_restore(
+        path=backup_create(path=tmp_path / "good.dump", database={**connection.settings_dict}),
+        database=scratch_database,
+    )
     before = fingerprint(conninfo(scratch_database))
     bad = tmp_path / "bad.dump"
     bad.write_bytes(b"PGDMP but not really an archive")
