@@ -283,4 +283,4 @@ class DataVersion(models.Model):
 
     @classmethod
     def current(cls) -> int:
-        return cls.objects.values_list("value", flat=True).get(id=1)
+        return cls.objects.filter(id=1).values_list("value", flat=True).first() or 0

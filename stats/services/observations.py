@@ -361,41 +361,6 @@ def observations_import(
             valid.append(ok)
     primaries, restated, merge_errors = _merge_printings(valid, merge_restatements)
     errors.extend(merge_errors)
-    existing = _existing([r.key for r in primaries])
-
-    result = ImportResult(rows=len(rows), dry_run=dry_run)
-    to_create, to_update, restatement_writes = [], [], {}
-    for row in primaries:
-        wanted_restatements = _restatement_values(restated.get(row.key, []))
-        result.restatements += len(wanted_restatements)
-        obs = existing.get(row.key)
-        if obs is None:
-            result.new += 1
-            result.new_rows.append(row)
-            to_create.append((row, wanted_restatements))
-            continue
-        before = {k: getattr(obs, k) for k in COMPARED_FIELDS}
-        differs = [k for k in COMPARED_FIELDS if not _same(before[k], row.fields[k])]
-        current_restatements = _restatement_values_from_db(obs)
-        if not differs and current_restatements == wanted_restatements:
-            result.unchanged += 1
-            continue
-        if not allow_changes:
-            shown = ", ".join(f"{k} {before[k]!r} → {row.fields[k]!r}" for k in differs) or "restatements"
-            errors.append(
-                RowError(
-                    row.source_row.row,
-                    None,
-                    f"conflicts with existing observation #{obs.id} ({shown}); give a reason to change existing data",
-                )
-            )
-            continue
-        result.changed += 1
-        result.changes.append(Change(obs.id, row.source_row.row, before, dict(row.fields)))
-        to_update.append((obs, row))
-        if current_restatements != wanted_restatements:
-            restatement_writes[obs.id] = wanted_restatements
-
     record_fields = dict(
         user=user if getattr(user, "is_authenticated", False) else None,
         channel=channel,
@@ -406,48 +371,94 @@ def observations_import(
         reason=reason,
         options=options,
     )
-    if errors:
-        errors.sort(key=lambda e: (str(type(e.row)), e.row if e.row is not None else 0))
-        record = ImportRecord.objects.create(
-            status=ImportRecord.Status.FAILED,
-            errors=[str(e) for e in errors[:1000]],
-            **record_fields,
-        )
-        raise ImportFailed(errors, record)
-    if dry_run:
-        result.record = ImportRecord.objects.create(
-            status=ImportRecord.Status.DRY_RUN,
-            new=result.new,
-            changed=result.changed,
-            unchanged=result.unchanged,
-            **record_fields,
-        )
-        return result
-    if not to_create and not to_update:
-        result.record = ImportRecord.objects.create(
-            status=ImportRecord.Status.COMMITTED, unchanged=result.unchanged, **record_fields
-        )
-        return result
 
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
-        result.record = ImportRecord.objects.create(
-            status=ImportRecord.Status.COMMITTED,
-            new=result.new,
-            changed=result.changed,
-            unchanged=result.unchanged,
+    def failed(all_errors: list[RowError]) -> ImportFailed:
+        all_errors.sort(key=lambda e: (str(type(e.row)), e.row if e.row is not None else 0))
+        record = ImportRecord.objects.create(
+            status=ImportRecord.Status.FAILED, errors=[str(e) for e in all_errors[:1000]], **record_fields
+        )
+        return ImportFailed(all_errors, record)
+
+    if errors or dry_run:
+        plan = _plan(primaries, restated, allow_changes, ImportResult(rows=len(rows), dry_run=dry_run))
+        if errors or plan.errors:
+            raise failed(errors + plan.errors)
+        plan.result.record = ImportRecord.objects.create(
+            status=ImportRecord.Status.DRY_RUN,
+            new=plan.result.new,
+            changed=plan.result.changed,
+            unchanged=plan.result.unchanged,
             **record_fields,
         )
-        context = {"user": _user_id(user), "reason": reason or "import", "channel": channel}
-        with pghistory.context(**context, import_record=result.record.id):
-            try:
-                _write(to_create, to_update, restatement_writes, progress)
-            except (IntegrityError, psycopg.errors.IntegrityError) as exc:
-                message = f"the database refused the import: {_db_message(exc)}"
-                raise ImportFailed([RowError(None, None, message)]) from exc
-        observations_refresh_preferred(indicator_ids={r.indicator_id for r in primaries})
+        return plan.result
+    try:
+        with transaction.atomic():
+            # Imports are serialized: the plan (what is new, what changes) is made under the lock,
+            # so two imports never interleave or decide on stale data.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+            plan = _plan(primaries, restated, allow_changes, ImportResult(rows=len(rows)))
+            if plan.errors:
+                raise ImportFailed(plan.errors)
+            result = plan.result
+            result.record = ImportRecord.objects.create(
+                status=ImportRecord.Status.COMMITTED,
+                new=result.new,
+                changed=result.changed,
+                unchanged=result.unchanged,
+                **record_fields,
+            )
+            if plan.to_create or plan.to_update:
+                context = {"user": _user_id(user), "reason": reason or "import", "channel": channel}
+                with pghistory.context(**context, import_record=result.record.id):
+                    _write(plan.to_create, plan.to_update, plan.restatement_writes, progress)
+                observations_refresh_preferred(indicator_ids={r.indicator_id for r in primaries})
+    except ImportFailed as exc:
+        raise failed(exc.errors) from None
+    except (IntegrityError, psycopg.errors.IntegrityError) as exc:
+        raise failed([RowError(None, None, f"the database refused the import: {_db_message(exc)}")]) from exc
     return result
+
+
+@dataclass
+class _Plan:
+    result: ImportResult
+    to_create: list = field(default_factory=list)
+    to_update: list = field(default_factory=list)
+    restatement_writes: dict = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _plan(primaries: list[ValidRow], restated: dict, allow_changes: bool, result: ImportResult) -> _Plan:
+    """What the import would do against the data as it is now: new, changed, unchanged, conflicts."""
+    plan = _Plan(result)
+    existing = _existing([r.key for r in primaries])
+    for row in primaries:
+        wanted_restatements = _restatement_values(restated.get(row.key, []))
+        result.restatements += len(wanted_restatements)
+        obs = existing.get(row.key)
+        if obs is None:
+            result.new += 1
+            result.new_rows.append(row)
+            plan.to_create.append((row, wanted_restatements))
+            continue
+        before = {k: getattr(obs, k) for k in COMPARED_FIELDS}
+        differs = [k for k in COMPARED_FIELDS if not _same(before[k], row.fields[k])]
+        current_restatements = _restatement_values_from_db(obs)
+        if not differs and current_restatements == wanted_restatements:
+            result.unchanged += 1
+            continue
+        if not allow_changes:
+            shown = ", ".join(f"{k} {before[k]!r} → {row.fields[k]!r}" for k in differs) or "restatements"
+            message = f"conflicts with existing observation #{obs.id} ({shown}); give a reason to change existing data"
+            plan.errors.append(RowError(row.source_row.row, None, message))
+            continue
+        result.changed += 1
+        result.changes.append(Change(obs.id, row.source_row.row, before, dict(row.fields)))
+        plan.to_update.append((obs, row))
+        if current_restatements != wanted_restatements:
+            plan.restatement_writes[obs.id] = wanted_restatements
+    return plan
 
 
 def _restatement_values_from_db(obs: Observation) -> list[dict]:
