@@ -1,0 +1,101 @@
+"""Two editors, two imports at once: nothing is silently overwritten, nothing interleaves.
+
+These tests need several real connections that see each other's commits, so they run with
+committed data (transaction=True) and create everything they use.
+"""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from stats.models import Observation, Unit
+from stats.services.errors import ConflictError, ImportFailed
+from stats.services.observations import ObservationRow, observation_correct, observations_import
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_at_once(*jobs):
+    """Run each job in its own thread (own database connection), started together."""
+    barrier = threading.Barrier(len(jobs))
+    outcomes = [None] * len(jobs)
+
+    def worker(i, job):
+        try:
+            barrier.wait()
+            outcomes[i] = job()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
+            outcomes[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return outcomes
+
+
+@pytest.fixture
+def catalog(build):
+    build.indicator("conc.cases", unit=Unit.COUNT)
+    state = build.dimension("conc_state")
+    for order, name in enumerate(["Nevada", "Alaska", "Texas"]):
+        build.member(state, name, order=order)
+    build.source("conc-2025", edition=2025)
+
+
+def rows(*states, value="10"):
+    return [
+        ObservationRow(
+            indicator="conc.cases",
+            source="conc-2025",
+            year=2025,
+            members={"conc_state": s},
+            value_text=value,
+            quote="q",
+            row=i + 2,
+        )  # fmt: skip
+        for i, s in enumerate(states)
+    ]
+
+
+def test_two_editors_correcting_one_observation_one_wins_one_is_told(catalog):
+    observations_import(rows=rows("Nevada"))
+    obs = Observation.objects.get(indicator__code="conc.cases")
+    outcomes = run_at_once(
+        lambda: observation_correct(observation_id=obs.id, value=Decimal("11"), reason="A", expected_version=1),
+        lambda: observation_correct(observation_id=obs.id, value=Decimal("12"), reason="B", expected_version=1),
+    )
+    conflicts = [o for o in outcomes if isinstance(o, ConflictError)]
+    saved = [o for o in outcomes if isinstance(o, Observation)]
+    assert len(conflicts) == 1
+    assert len(saved) == 1
+    obs.refresh_from_db()
+    assert obs.version == 2
+    assert obs.corrected_value == saved[0].corrected_value
+
+
+def test_two_imports_of_the_same_rows_are_serialized_never_interleaved(catalog):
+    outcomes = run_at_once(
+        lambda: observations_import(rows=rows("Nevada", "Alaska", value="10")),
+        lambda: observations_import(rows=rows("Alaska", "Texas", value="20")),
+    )
+    failures = [o for o in outcomes if isinstance(o, ImportFailed)]
+    assert len(failures) == 1, outcomes
+    assert "conflicts with existing observation" in str(failures[0])
+    values = Observation.objects.filter(indicator__code="conc.cases").values_list("value", flat=True)
+    # All rows of exactly one import are there: 10/10 (first won) or 20/20 (second won), never a mix.
+    assert sorted(values) in ([Decimal(10), Decimal(10)], [Decimal(20), Decimal(20)])
+
+
+def test_two_imports_of_different_rows_both_land(catalog):
+    outcomes = run_at_once(
+        lambda: observations_import(rows=rows("Nevada")),
+        lambda: observations_import(rows=rows("Texas")),
+    )
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    assert Observation.objects.filter(indicator__code="conc.cases").count() == 2
