@@ -26,7 +26,7 @@ def run_at_once(*jobs):
         try:
             barrier.wait()
             outcomes[i] = job()
-        except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
+        except Exception as exc:
             outcomes[i] = exc
         finally:
             connection.close()
@@ -58,7 +58,7 @@ def rows(*states, value="10"):
             value_text=value,
             quote="q",
             row=i + 2,
-        )  # fmt: skip
+        )
         for i, s in enumerate(states)
     ]
 
