@@ -42,8 +42,12 @@ class Fact:
     id: int | None = None
 
     @property
+    def fact_context(self) -> tuple:
+        return (self.indicator, self.source, self.year, self.period, self.since)
+
+    @property
     def context(self) -> tuple:
-        return (self.indicator, self.source, self.year, self.period, self.since, self.table)
+        return (*self.fact_context, self.table)
 
     @property
     def effective(self) -> Decimal | None:
@@ -93,7 +97,7 @@ class TotalCheck:
         return self.total or self.parts[0]
 
     def __str__(self) -> str:
-        f = self.where
+        f = self.parts[0]
         what = f"total {format_decimal(self.expected)}" if self.total else "shares should add up to 100"
         title = f' in "{f.table}"' if f.table else " in the running text"
         scope = ", ".join(f"{d}={m}" for d, m in sorted(self.total.members)) if self.total else ""
@@ -120,7 +124,9 @@ def precision(value_text: str) -> Decimal:
 def total_checks(facts: Iterable[Fact]) -> list[TotalCheck]:
     """Every checkable total (and every set of shares) with the sum of its parts."""
     facts = [f for f in facts if f.unit in (Unit.COUNT, Unit.PERCENT)]
-    by_key: dict[tuple, Fact] = {(f.context, f.members): f for f in facts}
+    # A total is one fact whichever table or sentence printed it (the others are restatements of
+    # it); its parts must come from one printed table, so that they are the whole breakdown.
+    by_key: dict[tuple, Fact] = {(f.fact_context, f.members): f for f in facts}
     parts_index: dict[tuple, list[Fact]] = defaultdict(list)
     for f in facts:
         for member in f.members:
@@ -129,7 +135,7 @@ def total_checks(facts: Iterable[Fact]) -> list[TotalCheck]:
     for (context, rest, dimension), parts in parts_index.items():
         if len(parts) < 2:
             continue
-        total = by_key.get((context, rest))
+        total = by_key.get((context[:-1], rest))
         unit = parts[0].unit
         if total is None and unit != Unit.PERCENT:
             continue
