@@ -33,7 +33,8 @@ def test_the_same_member_spelled_differently_is_one_member():
     alaska_2021 = figure("missing.cases", 2021, state="AK")
     alaska_2024 = figure("missing.cases", 2024, state="AK")
     assert alaska_2021.member_ids == alaska_2024.member_ids
-    assert alaska_2021.quote.startswith("Alaska") and alaska_2024.quote.startswith("AK")
+    assert alaska_2021.quote.startswith("Alaska")
+    assert alaska_2024.quote.startswith("AK")
 
 
 def test_a_garbled_figure_is_stored_as_printed_with_its_correction():
