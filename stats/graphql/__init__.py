@@ -1,0 +1,1 @@
+"""The GraphQL API: types, filters, queries, mutations and one schema (schema.py)."""

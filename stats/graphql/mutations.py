@@ -1,0 +1,90 @@
+"""Staff mutations. They go through the same audited services as admin edits and return
+problems as data (OperationInfo), never as exceptions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+from django.core.exceptions import ValidationError
+from strawberry.types import Info
+from strawberry_django.fields.types import OperationInfo, OperationMessage
+
+from stats.graphql.types import Flag, Observation
+from stats.services.errors import ConflictError
+from stats.services.observations import observation_correct, observation_flag
+
+PERMISSION = "stats.change_observation"
+
+ObservationResult = Annotated[
+    Observation | OperationInfo,
+    strawberry.union(
+        "ObservationResult",
+        description="The changed observation, or what went wrong (messages with kind, field and text).",
+    ),
+]
+
+
+def _refused(message: str, kind=OperationMessage.Kind.PERMISSION, field: str | None = None) -> OperationInfo:
+    return OperationInfo(messages=[OperationMessage(kind=kind, message=message, field=field)])
+
+
+def _run(info: Info, action) -> Observation | OperationInfo:
+    user = info.context.request.user
+    if not user.is_authenticated:
+        return _refused("log in as a data editor to change data (anonymous requests are read-only)")
+    if not user.has_perm(PERMISSION):
+        return _refused(f"your account cannot change observations (needs the {PERMISSION} permission)")
+    try:
+        return action(user)
+    except ConflictError as exc:
+        return _refused(str(exc), kind=OperationMessage.Kind.ERROR, field="expectedVersion")
+    except ValidationError as exc:
+        messages = []
+        for field, errors in exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:
+            messages += [
+                OperationMessage(kind=OperationMessage.Kind.VALIDATION, message=m, field=field) for m in errors
+            ]
+        return OperationInfo(messages=messages)
+
+
+@strawberry.type(description="Change the warehouse (staff only; every change is audited with its reason).")
+class Mutation:
+    @strawberry.mutation(
+        description="Record the right value of a printed figure (the printed value stays); value null removes it."
+    )
+    def correct_observation(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        value: Decimal | None,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> ObservationResult:
+        return _run(
+            info,
+            lambda user: observation_correct(
+                observation_id=int(id), value=value, reason=reason, user=user, expected_version=expected_version
+            ),
+        )
+
+    @strawberry.mutation(description="Set (or clear, with flag null) a data-quality flag; the note says what is wrong.")
+    def flag_observation(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        flag: Flag | None,
+        note: str,
+        expected_version: int | None = None,
+    ) -> ObservationResult:
+        return _run(
+            info,
+            lambda user: observation_flag(
+                observation_id=int(id),
+                flag=flag.value if flag else "",
+                note=note,
+                user=user,
+                expected_version=expected_version,
+            ),
+        )

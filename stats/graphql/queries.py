@@ -1,0 +1,405 @@
+"""Root queries. Resolvers are thin: filtering, grouping and sums happen in the database."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+import strawberry
+import strawberry_django
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, F, Window
+from django.db.models.functions import Coalesce, Lag
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from stats import models
+from stats.graphql.context import catalog
+from stats.graphql.filters import (
+    MemberRef,
+    ObservationFilter,
+    ObservationOrder,
+    dimension_ids,
+    filter_observations,
+    member_ids,
+    order_observations,
+    resolve,
+)
+from stats.graphql.types import Dimension, Flag, Indicator, Member, Observation, Period, Qualifier, Source, Topic
+
+
+@strawberry.type(description="A page of observations (offset pagination) with the total count.")
+class ObservationPage:
+    total_count: int = strawberry.field(description="How many observations match, over all pages.")
+    offset: int = strawberry.field(description="Index of the first item of this page.")
+    limit: int = strawberry.field(description="Page size asked for (capped at the server's maximum).")
+    items: list[Observation] = strawberry.field(description="The observations of this page.")
+
+
+@strawberry.type(description="One cell of a report table.")
+class TableCell:
+    observation_id: strawberry.ID | None = strawberry.field(description="The observation behind the cell, if any.")
+    value: Decimal | None = strawberry.field(description="The printed figure (empty when not printed).")
+    value_text: str = strawberry.field(description="As printed.")
+    qualifier: Qualifier | None = strawberry.field(description="The word printed before it.")
+    flag: Flag | None = strawberry.field(description="Data-quality flag, if any.")
+    corrected_value: Decimal | None = strawberry.field(description="The derived right value, if any.")
+
+
+@strawberry.type(description="One row of a report table: a member, its cells in column order, its printed total.")
+class TableRow:
+    member: Member | None = strawberry.field(description="The row's member; null for the Total row.")
+    cells: list[TableCell] = strawberry.field(description="One cell per column, in the order of `columns`.")
+    total: TableCell | None = strawberry.field(description="The printed row total, if the table has columns.")
+
+
+@strawberry.type(description="A report table as printed: rows × columns with printed totals.")
+class Table:
+    indicator: Indicator = strawberry.field(description="What the cells count.")
+    year: int = strawberry.field(description="The year.")
+    title: str = strawberry.field(description="The printed title of the table the cells come from.")
+    row_dimension: Dimension = strawberry.field(description="The dimension down the side.")
+    column_dimension: Dimension | None = strawberry.field(description="The dimension across the top, if any.")
+    columns: list[Member] = strawberry.field(description="Column members in display order.")
+    rows: list[TableRow] = strawberry.field(description="Rows in display order (only members that have figures).")
+    total_row: TableRow | None = strawberry.field(description="The printed Total row (column totals, grand total).")
+    sources: list[Source] = strawberry.field(description="The documents the cells come from.")
+
+
+@strawberry.type(description="One year of a time series.")
+class SeriesPoint:
+    year: int = strawberry.field(description="The year.")
+    value: Decimal | None = strawberry.field(description="The figure (corrected value where there is one).")
+    value_text: str = strawberry.field(description="As printed.")
+    qualifier: Qualifier = strawberry.field(description="The word printed before it.")
+    source: Source = strawberry.field(description="The document it comes from.")
+    change: Decimal | None = strawberry.field(description="Difference from the previous available year.")
+    percent_change: Decimal | None = strawberry.field(description="Change in percent of the previous year's value.")
+    observation: Observation = strawberry.field(description="The observation itself.")
+
+
+@strawberry.type(description="One group of an aggregate, compared with the printed total where there is one.")
+class AggregateGroup:
+    year: int = strawberry.field(description="The year.")
+    members: list[Member] = strawberry.field(description="The group's members (one per groupBy dimension).")
+    sum: Decimal = strawberry.field(description="Sum of the parts, computed by the database.")
+    count: int = strawberry.field(description="How many observations were added.")
+    printed_total: Decimal | None = strawberry.field(description="The total the document prints, if any.")
+    matches_printed_total: bool | None = strawberry.field(description="Whether the sum equals the printed total.")
+
+
+@strawberry.type(description="What data exists: an indicator, a year and the breakdowns printed for it.")
+class CoverageEntry:
+    indicator: Indicator = strawberry.field(description="The indicator.")
+    year: int = strawberry.field(description="The year.")
+    breakdowns: list[list[str]] = strawberry.field(description="Dimension codes of each printed breakdown.")
+    observations: int = strawberry.field(description="How many observations (preferred source).")
+
+
+def _cell(obs: models.Observation | None) -> TableCell | None:
+    if obs is None:
+        return None
+    return TableCell(
+        observation_id=strawberry.ID(str(obs.id)),
+        value=obs.value,
+        value_text=obs.value_text,
+        qualifier=Qualifier(obs.qualifier),
+        flag=Flag(obs.flag) if obs.flag else None,
+        corrected_value=obs.corrected_value,
+    )
+
+
+def _page_size(limit: int) -> int:
+    cap = settings.GRAPHQL_MAX_PAGE_SIZE
+    if limit < 1:
+        raise GraphQLError("limit must be at least 1")
+    if limit > cap:
+        raise GraphQLError(f"limit {limit} is over the maximum page size of {cap}; ask for more pages")
+    return limit
+
+
+@strawberry.type(description="Read the warehouse.")
+class Query:
+    @strawberry_django.field(description="Every source document.")
+    def sources(self) -> list[Source]:
+        return models.Source.objects.order_by("edition", "slug")
+
+    @strawberry_django.field(description="One source document by slug, e.g. `impact-2021`.")
+    def source(self, info: Info, slug: str) -> Source:
+        return resolve(lambda: catalog(info).source(slug))
+
+    @strawberry_django.field(description="Every topic (programme area).")
+    def topics(self) -> list[Topic]:
+        return models.Topic.objects.order_by("order", "code")
+
+    @strawberry_django.field(description="Indicators, optionally of one topic or matching a word.")
+    def indicators(self, info: Info, topic: str | None = None, search: str | None = None) -> list[Indicator]:
+        qs = models.Indicator.objects.with_topic()
+        if topic is not None:
+            qs = qs.of_topic(topic)
+        if search:
+            qs = qs.filter(name__icontains=search) | qs.filter(code__icontains=search)
+        return qs.order_by("topic__order", "order", "code")
+
+    @strawberry_django.field(description="One indicator by code, e.g. `missing.cases`.")
+    def indicator(self, info: Info, code: str) -> Indicator:
+        return resolve(lambda: catalog(info).indicator(code))
+
+    @strawberry_django.field(description="Every dimension (breakdown).")
+    def dimensions(self) -> list[Dimension]:
+        return models.Dimension.objects.order_by("order", "code")
+
+    @strawberry_django.field(description="One dimension by code, e.g. `state`.")
+    def dimension(self, info: Info, code: str) -> Dimension:
+        return resolve(lambda: catalog(info).dimension(code))
+
+    @strawberry.field(description="Observations matching a filter, one page at a time (offset pagination).")
+    def observations(
+        self,
+        info: Info,
+        filter: ObservationFilter | None = None,
+        order: list[ObservationOrder] | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> ObservationPage:
+        limit = _page_size(limit)
+        if offset < 0:
+            raise GraphQLError("offset cannot be negative")
+        qs = filter_observations(models.Observation.objects.all(), filter, catalog(info))
+        total = qs.count()
+        items = order_observations(qs.with_related().prefetch_related("restatements"), order)[offset : offset + limit]
+        return ObservationPage(total_count=total, offset=offset, limit=limit, items=list(items))
+
+    @strawberry.field(description="A report table: one indicator and year, rows × columns, with printed totals.")
+    def table(
+        self,
+        info: Info,
+        indicator: str,
+        year: int,
+        rows: str,
+        columns: str | None = None,
+        source: str | None = None,
+        members: list[MemberRef] | None = None,
+    ) -> Table:
+        lookup = catalog(info)
+        ind = resolve(lambda: lookup.indicator(indicator))
+        row_dim = resolve(lambda: lookup.dimension(rows))
+        col_dim = resolve(lambda: lookup.dimension(columns)) if columns else None
+        fixed = member_ids(lookup, members)
+        fixed_dims = {lookup.members_by_id[i].dimension_id for i in fixed}
+        shapes = [[row_dim.id], []] + ([[row_dim.id, col_dim.id], [col_dim.id]] if col_dim else [])
+        qs = models.Observation.objects.filter(indicator=ind, year=year, period=models.Period.ANNUAL)
+        qs = qs.filter(source=resolve(lambda: lookup.source(source))) if source else qs.preferred()
+        qs = qs.filter(dimension_ids__in=[sorted(s + list(fixed_dims)) for s in shapes]).with_members(fixed)
+        cells: dict[tuple, models.Observation] = {}
+        for obs in qs.select_related("source"):
+            ids = [i for i in obs.member_ids if i not in fixed]
+            key = (
+                next((i for i in ids if lookup.members_by_id[i].dimension_id == row_dim.id), None),
+                next((i for i in ids if col_dim and lookup.members_by_id[i].dimension_id == col_dim.id), None),
+            )
+            cells[key] = obs
+        if not any(r is not None for r, _ in cells):
+            raise GraphQLError(
+                f"no {indicator} figures for {year} broken down by {rows}" + (f" × {columns}" if columns else "")
+            )
+        by_order = lambda ids: sorted(ids, key=lambda i: (lookup.members_by_id[i].order, i))  # noqa: E731
+        row_ids = by_order({r for r, _ in cells if r is not None})
+        col_ids = by_order({c for _, c in cells if c is not None})
+
+        def row(r):
+            return TableRow(
+                member=lookup.members_by_id[r] if r is not None else None,
+                cells=[
+                    _cell(cells.get((r, c)))
+                    or TableCell(
+                        observation_id=None, value=None, value_text="", qualifier=None, flag=None, corrected_value=None
+                    )
+                    for c in col_ids
+                ],
+                total=_cell(cells.get((r, None))) if col_dim else None,
+            )
+
+        if not col_dim:
+            rows_out = [
+                TableRow(member=lookup.members_by_id[r], cells=[_cell(cells[(r, None)])], total=None) for r in row_ids
+            ]
+            total_row = (
+                TableRow(member=None, cells=[_cell(cells[(None, None)])], total=None) if (None, None) in cells else None
+            )
+        else:
+            rows_out = [row(r) for r in row_ids]
+            total_row = row(None) if any(r is None for r, _ in cells) else None
+        titles = sorted({o.table for o in cells.values() if o.table})
+        sources = {o.source_id: o.source for o in cells.values()}
+        return Table(
+            indicator=ind,
+            year=year,
+            title=" / ".join(titles),
+            row_dimension=row_dim,
+            column_dimension=col_dim,
+            columns=[lookup.members_by_id[c] for c in col_ids],
+            rows=rows_out,
+            total_row=total_row,
+            sources=sorted(sources.values(), key=lambda s: s.slug),
+        )
+
+    @strawberry.field(description="The time series of one figure: every year that has it, with year-on-year change.")
+    def series(
+        self,
+        info: Info,
+        indicator: str,
+        members: list[MemberRef] | None = None,
+        period: Period = Period.ANNUAL,
+        all_sources: bool = False,
+    ) -> list[SeriesPoint]:
+        lookup = catalog(info)
+        ind = resolve(lambda: lookup.indicator(indicator))
+        ids = sorted(member_ids(lookup, members))
+        qs = models.Observation.objects.filter(indicator=ind, member_ids=ids, period=period.value)
+        if not all_sources:
+            qs = qs.preferred()
+        effective = Coalesce(F("corrected_value"), F("value"))
+        qs = qs.annotate(
+            effective=effective,
+            previous=Window(Lag(effective), order_by=[F("year").asc(), F("id").asc()]),
+        ).select_related("source", "indicator")
+        points = []
+        for obs in qs.order_by("year", "id"):
+            change = obs.effective - obs.previous if obs.effective is not None and obs.previous is not None else None
+            pct = (
+                (change * 100 / obs.previous).quantize(Decimal("0.01")) if change is not None and obs.previous else None
+            )
+            points.append(
+                SeriesPoint(
+                    year=obs.year,
+                    value=obs.effective,
+                    value_text=obs.value_text,
+                    qualifier=Qualifier(obs.qualifier),
+                    source=obs.source,
+                    change=change,
+                    percent_change=pct,
+                    observation=obs,
+                )
+            )
+        return points
+
+    @strawberry.field(
+        description=(
+            "Sums and counts computed by the database over the members of one dimension (`over`), grouped by "
+            "year and `groupBy` dimensions, each compared with the printed total. Refuses what cannot be added: "
+            "cumulative or point-in-time figures, shares and ratios, approximate figures."
+        )
+    )
+    def aggregate(
+        self,
+        info: Info,
+        indicator: str,
+        over: str,
+        years: list[int] | None = None,
+        group_by: list[str] | None = None,
+        members: list[MemberRef] | None = None,
+    ) -> list[AggregateGroup]:
+        lookup = catalog(info)
+        ind = resolve(lambda: lookup.indicator(indicator))
+        if ind.unit != models.Unit.COUNT:
+            raise GraphQLError(f"{indicator} is measured in {ind.unit}: shares and ratios cannot be added up")
+        over_dim = resolve(lambda: lookup.dimension(over)).id
+        group_dims = dimension_ids(lookup, group_by or [])
+        if over_dim in group_dims:
+            raise GraphQLError(f"{over} cannot be both summed over and grouped by")
+        fixed = member_ids(lookup, members)
+        fixed_dims = [lookup.members_by_id[i].dimension_id for i in fixed]
+        dims = sorted({over_dim, *group_dims, *fixed_dims})
+        qs = (
+            models.Observation.objects.preferred()
+            .filter(indicator=ind)
+            .with_dimensions_exactly(dims)
+            .with_members(fixed)
+        )
+        if years:
+            qs = qs.filter(year__in=years)
+        kinds = set(qs.values_list("period", flat=True).distinct())
+        if kinds - {models.Period.ANNUAL}:
+            raise GraphQLError(
+                f"{indicator} has {', '.join(sorted(kinds - {'annual'}))} figures: running totals cannot be added up"
+            )
+        approximate = qs.exclude(qualifier=models.Qualifier.EXACT).filter(value__isnull=False)
+        if approximate.exists():
+            example = approximate.first()
+            raise GraphQLError(
+                f"{indicator} mixes approximate figures with exact ones "
+                f'(e.g. "{example.get_qualifier_display()}" {example.value_text} in {example.year}): '
+                "their sum would be meaningless"
+            )
+        group_member_ids = [m.id for m in lookup.members_by_id.values() if m.dimension_id in group_dims]
+        sql, params = qs.values("id").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT o.year, g.ids, sum(coalesce(o.corrected_value, o.value)), count(*)
+                FROM stats_observation o
+                CROSS JOIN LATERAL (
+                  SELECT coalesce(array_agg(m ORDER BY m), '{{}}')::bigint[] AS ids
+                  FROM unnest(o.member_ids) m WHERE m = ANY(%s)
+                ) g
+                WHERE o.id IN ({sql})
+                GROUP BY o.year, g.ids
+                ORDER BY o.year, g.ids
+                """,
+                [group_member_ids, *params],
+            )
+            rows = cursor.fetchall()
+        wanted = [sorted([*ids, *fixed]) for _, ids, _, _ in rows]
+        printed = defaultdict(dict)
+        for obs in models.Observation.objects.preferred().filter(
+            indicator=ind, year__in={r[0] for r in rows}, period=models.Period.ANNUAL, member_ids__in=wanted
+        ):
+            printed[obs.year][tuple(obs.member_ids)] = obs.effective_value
+        groups = []
+        for year, ids, total, count in rows:
+            key = tuple(sorted([*ids, *fixed]))
+            printed_total = printed[year].get(key)
+            groups.append(
+                AggregateGroup(
+                    year=year,
+                    members=lookup.members(ids),
+                    sum=total,
+                    count=count,
+                    printed_total=printed_total,
+                    matches_printed_total=(total == printed_total) if printed_total is not None else None,
+                )
+            )
+        return groups
+
+    @strawberry.field(description="Which indicators exist for which years and breakdowns.")
+    def coverage(self, info: Info, year: int | None = None, topic: str | None = None) -> list[CoverageEntry]:
+        lookup = catalog(info)
+        qs = models.Observation.objects.preferred()
+        if year is not None:
+            qs = qs.filter(year=year)
+        if topic is not None:
+            qs = qs.for_topic(topic)
+        rows = (
+            qs.values("indicator_id", "year", "dimension_ids")
+            .annotate(n=Count("id"))
+            .order_by("indicator__code", "year")
+        )
+        entries: dict[tuple, CoverageEntry] = {}
+        indicators = {i.id: i for i in lookup.indicators.values()}
+        codes = {d.id: d.code for d in lookup.dimensions.values()}
+        for row in rows:
+            key = (row["indicator_id"], row["year"])
+            entry = entries.get(key)
+            if entry is None:
+                entry = entries[key] = CoverageEntry(
+                    indicator=indicators[row["indicator_id"]], year=row["year"], breakdowns=[], observations=0
+                )
+            entry.breakdowns.append([codes[d] for d in row["dimension_ids"]])
+            entry.observations += row["n"]
+        return list(entries.values())
+
+    @strawberry.field(description="A number that every write to the warehouse increases; caches key on it.")
+    def data_version(self) -> int:
+        return models.DataVersion.current()

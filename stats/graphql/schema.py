@@ -1,0 +1,53 @@
+"""The one schema: queries, mutations and the hardening extensions (on by default)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from django.conf import settings
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry_django.optimizer import DjangoOptimizerExtension
+
+from stats.graphql.mutations import Mutation
+from stats.graphql.queries import Query
+from stats.printed import format_decimal
+
+# Figures are exact decimals, sent as strings without the storage's trailing zeros ("2433", "21.5").
+DecimalScalar = strawberry.scalar(
+    Decimal,
+    name="Decimal",
+    description='An exact decimal number, as a string: "29568", "21.7".',
+    serialize=format_decimal,
+    parse_value=lambda v: Decimal(str(v)),
+)
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    """Mask errors that were not raised on purpose (GraphQLError) or by validation."""
+    original = getattr(error, "original_error", None)
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def extensions() -> list:
+    """Fresh extension instances per schema (never shared between schemas)."""
+    found = [
+        QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
+        DjangoOptimizerExtension(),
+    ]
+    if not settings.DEBUG:
+        found.append(MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."))
+    return found
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=extensions(),
+    config=StrawberryConfig(disable_field_suggestions=not settings.DEBUG),
+    scalar_overrides={Decimal: DecimalScalar},
+)

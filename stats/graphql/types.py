@@ -1,0 +1,234 @@
+"""GraphQL types of the warehouse. Every type and field is described; fields are listed explicitly."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+import strawberry_django
+from strawberry.types import Info
+
+from stats import models
+from stats.graphql.context import catalog
+
+
+def summary(model) -> str:
+    """A model's docstring, first paragraph: the user-facing description of its GraphQL type."""
+    return inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+
+
+@strawberry.enum(description="How a figure's period reads.")
+class Period(Enum):
+    ANNUAL = strawberry.enum_value("annual", description="Counted during the year.")
+    CUMULATIVE = strawberry.enum_value("cumulative", description="A running total up to the year's end (or asOf).")
+    POINT_IN_TIME = strawberry.enum_value("point_in_time", description="A level at a moment (users, followers).")
+
+
+@strawberry.enum(description="The word printed before a figure.")
+class Qualifier(Enum):
+    EXACT = strawberry.enum_value("exact", description="Printed as an exact figure.")
+    MORE_THAN = strawberry.enum_value("more_than", description='"more than"')
+    OVER = strawberry.enum_value("over", description='"over"')
+    NEARLY = strawberry.enum_value("nearly", description='"nearly"')
+    APPROXIMATELY = strawberry.enum_value("approximately", description='"approximately", "about"')
+    AT_LEAST = strawberry.enum_value("at_least", description='"at least"')
+    LESS_THAN = strawberry.enum_value("less_than", description='"less than", "<"')
+    PLUS = strawberry.enum_value("plus", description='a trailing "+" ("83,000+")')
+
+
+@strawberry.enum(description="A data-quality problem of a printed figure (docs/data.md).")
+class Flag(Enum):
+    MISSING_VALUE = strawberry.enum_value("missing_value", description="Printed without its figure.")
+    GARBLED = strawberry.enum_value("garbled", description="The extraction mangled the figure.")
+    SUM_MISMATCH = strawberry.enum_value("sum_mismatch", description="Parts do not add up to the printed total.")
+    UNIT_MISMATCH = strawberry.enum_value("unit_mismatch", description="The printed unit contradicts the figures.")
+    REPEATS_OTHER_YEAR = strawberry.enum_value("repeats_other_year", description="Repeats another year's figure.")
+    CONTRADICTS_DOCUMENT = strawberry.enum_value(
+        "contradicts_document", description="The same document prints another value for the same fact."
+    )
+    MISLABELLED = strawberry.enum_value("mislabelled", description="The printed label contradicts what it counts.")
+
+
+@strawberry.enum(description="How an indicator's values read.")
+class Unit(Enum):
+    COUNT = strawberry.enum_value("count", description="A number of things.")
+    PERCENT = strawberry.enum_value("percent", description="A share, 0 to 100.")
+    PERCENT_CHANGE = strawberry.enum_value("percent_change", description="A change in percent.")
+    ONE_IN_N = strawberry.enum_value("one_in_n", description='"1 in N", stored as N.')
+    MULTIPLE = strawberry.enum_value("multiple", description='"N times", "doubled" = 2.')
+
+
+@strawberry_django.type(models.Topic, description=summary(models.Topic))
+class Topic:
+    code: str = strawberry_django.field(description="Stable identifier, e.g. `cybertipline`.")
+    name: str = strawberry_django.field(description="Display name.")
+    description: str = strawberry_django.field(description="What the programme area covers.")
+    indicators: list[Indicator] = strawberry_django.field(description="The indicators of this topic.")
+
+
+@strawberry_django.type(models.Source, description=summary(models.Source))
+class Source:
+    slug: str = strawberry_django.field(description="Stable identifier, e.g. `impact-2021`.")
+    title: str = strawberry_django.field(description="Title as the publication prints it.")
+    kind: str = strawberry_django.field(description="`impact_report` or `fact_sheet`.")
+    edition: int = strawberry_django.field(description="The year the publication reports on.")
+    publisher: str = strawberry_django.field(description="Who published it.")
+    published: str = strawberry_django.field(description="Publication date where printed (YYYY, YYYY-MM...).")
+    document: str = strawberry_django.field(description="File name of the text extraction it was read from.")
+    format: str = strawberry_django.field(description="Original format: PDF, web page.")
+    note: str = strawberry_django.field(description="What a reader should know about this document.")
+    observations: list[Observation] = strawberry_django.field(
+        description="Every figure this document prints (one per fact; restatements are nested)."
+    )
+
+
+@strawberry_django.type(models.Dimension, description=summary(models.Dimension))
+class Dimension:
+    code: str = strawberry_django.field(description="Stable identifier, e.g. `state`.")
+    name: str = strawberry_django.field(description="Display name.")
+    description: str = strawberry_django.field(description="What the breakdown means.")
+    members: list[Member] = strawberry_django.field(description="The dimension's members, in display order.")
+
+
+@strawberry_django.type(models.Member, description=summary(models.Member))
+class Member:
+    code: str = strawberry_django.field(description="Stable identifier within the dimension, e.g. `AK`.")
+    label: str = strawberry_django.field(description="Display label.")
+    order: int = strawberry_django.field(description="Display order within the dimension.")
+
+    @strawberry_django.field(description="The dimension this member belongs to.", only=["dimension_id"])
+    def dimension(self, info: Info) -> Dimension:
+        return catalog(info).members_by_id[self.id].dimension
+
+    @strawberry_django.field(description="Every spelling that reads as this member (code, label, aliases).")
+    def aliases(self, info: Info) -> list[str]:
+        return sorted(a.alias for a in self.aliases.all())
+
+    @strawberry_django.field(description="Observations broken down by this member (preferred source; at most 1,000).")
+    def observations(self, info: Info, year: int | None = None) -> list[Observation]:
+        qs = models.Observation.objects.preferred().with_members([self.id]).with_related()
+        if year is not None:
+            qs = qs.filter(year=year)
+        return qs.order_by("indicator__code", "year", "id")[:1000]
+
+
+@strawberry_django.type(models.Indicator, description=summary(models.Indicator))
+class Indicator:
+    code: str = strawberry_django.field(description="Stable identifier, e.g. `missing.cases`.")
+    name: str = strawberry_django.field(description="Display name.")
+    definition: str = strawberry_django.field(description="What exactly is counted.")
+    unit: Unit = strawberry_django.field(description="How the value reads.")
+    topic: Topic = strawberry_django.field(description="The programme area.")
+
+    @strawberry_django.field(description="Years that have at least one observation of this indicator.")
+    def years(self) -> list[int]:
+        return list(
+            models.Observation.objects.filter(indicator_id=self.id)
+            .order_by("year")
+            .values_list("year", flat=True)
+            .distinct()
+        )
+
+    @strawberry_django.field(
+        description="This indicator's observations (preferred source unless allSources), optionally for one year."
+    )
+    def observations(self, info: Info, year: int | None = None, all_sources: bool = False) -> list[Observation]:
+        qs = models.Observation.objects.filter(indicator_id=self.id).with_related()
+        if not all_sources:
+            qs = qs.preferred()
+        if year is not None:
+            qs = qs.filter(year=year)
+        return qs.order_by("year", "member_ids", "source__edition")
+
+
+@strawberry_django.type(models.Restatement, description=summary(models.Restatement))
+class Restatement:
+    value: Decimal | None = strawberry_django.field(description="The restated figure as a number.")
+    value_text: str = strawberry_django.field(description="As printed.")
+    qualifier: Qualifier = strawberry_django.field(description="The word printed before it.")
+    quote: str = strawberry_django.field(description="The verbatim sentence it was printed in.")
+    note: str = strawberry_django.field(description="What is wrong with this printing, if anything.")
+
+    @strawberry_django.field(description="Data-quality problem of this printing, if any.", only=["flag"])
+    def flag(self) -> Flag | None:
+        return Flag(self.flag) if self.flag else None
+
+
+@strawberry.type(description="One recorded change of an observation (audit trail).")
+class HistoryEvent:
+    id: int = strawberry.field(description="Event id (used to revert to this state in the admin).")
+    label: str = strawberry.field(description="insert, update or delete.")
+    at: str = strawberry.field(description="When (ISO 8601).")
+    user_id: int | None = strawberry.field(description="Who (user id), when known.")
+    reason: str | None = strawberry.field(description="Why, as given with the change.")
+    value: Decimal | None = strawberry.field(description="Printed value after the event.")
+    corrected_value: Decimal | None = strawberry.field(description="Corrected value after the event.")
+    flag: str = strawberry.field(description="Flag after the event.")
+
+
+@strawberry_django.type(models.Observation, description=summary(models.Observation))
+class Observation:
+    id: strawberry.ID = strawberry_django.field(description="Database id (stable for the life of the figure).")
+    indicator: Indicator = strawberry_django.field(description="What is counted.")
+    source: Source = strawberry_django.field(description="The document that printed it.")
+    year: int = strawberry_django.field(description="The year the figure is for.")
+    period: Period = strawberry_django.field(description="annual, cumulative or point in time.")
+    since: int | None = strawberry_django.field(description="First year of a cumulative figure, where printed.")
+    as_of: date | None = strawberry_django.field(description="Date the figure stands at, where printed.")
+    value: Decimal | None = strawberry_django.field(description="The printed figure as a number (exact decimal).")
+    value_text: str = strawberry_django.field(description='As printed: "21.7 million", "1 in 6".')
+    qualifier: Qualifier = strawberry_django.field(description='The word printed before it: "more than"...')
+    quote: str = strawberry_django.field(description="The verbatim sentence or table row it was printed in.")
+    table: str = strawberry_django.field(description="Title of the printed table; empty for running text.")
+    note: str = strawberry_django.field(description="What is wrong or worth knowing about this figure.")
+    corrected_value: Decimal | None = strawberry_django.field(
+        description="The right value where it can be derived; the printed value stays."
+    )
+    correction_reason: str = strawberry_django.field(description="How the corrected value was derived.")
+    is_preferred: bool = strawberry_django.field(description="True for the figure plain queries return for this fact.")
+    version: int = strawberry_django.field(description="Increases with every change; send it back as expectedVersion.")
+    restatements: list[Restatement] = strawberry_django.field(
+        description="The same fact printed again in the same document (perhaps rounded)."
+    )
+
+    @strawberry_django.field(description="Data-quality problem, if any.", only=["flag"])
+    def flag(self) -> Flag | None:
+        return Flag(self.flag) if self.flag else None
+
+    @strawberry_django.field(
+        description="The corrected value if there is one, else the printed value.", only=["value", "corrected_value"]
+    )
+    def effective_value(self) -> Decimal | None:
+        return self.corrected_value if self.corrected_value is not None else self.value
+
+    @strawberry_django.field(
+        description="The breakdown: one member per dimension (empty for a grand total).", only=["member_ids"]
+    )
+    def members(self, info: Info) -> list[Member]:
+        members = catalog(info).members(self.member_ids)
+        return sorted(members, key=lambda m: (m.dimension.order, m.dimension.code))
+
+    @strawberry_django.field(description="Every recorded change of this figure, oldest first (who, when, why).")
+    def history(self) -> list[HistoryEvent]:
+        events = (
+            models.Observation.pgh_event_models["update"]
+            .objects.filter(pgh_obj_id=self.id)
+            .select_related("pgh_context")
+            .order_by("pgh_id")
+        )
+        return [
+            HistoryEvent(
+                id=e.pgh_id,
+                label=e.pgh_label,
+                at=e.pgh_created_at.isoformat(),
+                user_id=(e.pgh_context.metadata.get("user") if e.pgh_context else None),
+                reason=(e.pgh_context.metadata.get("reason") if e.pgh_context else None),
+                value=e.value,
+                corrected_value=e.corrected_value,
+                flag=e.flag,
+            )
+            for e in events
+        ]
