@@ -115,7 +115,8 @@ def filter_observations(qs: QuerySet, f: ObservationFilter | None, lookup: Catal
 
 
 MEMBER_ORDER = RawSQL(
-    '(SELECT array_agg(m."order" ORDER BY m.dimension_id) FROM stats_member m WHERE m.id = ANY(stats_observation.member_ids))',
+    '(SELECT array_agg(m."order" ORDER BY m.dimension_id) FROM stats_member m '
+    "WHERE m.id = ANY(stats_observation.member_ids))",
     [],
 )
 
