@@ -4,18 +4,38 @@ problems as data (OperationInfo), never as exceptions."""
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import Enum
 from typing import Annotated
 
 import strawberry
 from django.core.exceptions import ValidationError
 from strawberry.types import Info
-from strawberry_django.fields.types import OperationInfo, OperationMessage
 
 from stats.graphql.types import Flag, Observation
 from stats.services.errors import ConflictError
 from stats.services.observations import observation_correct, observation_flag
 
 PERMISSION = "stats.change_observation"
+
+
+@strawberry.enum(description="What kind of problem a mutation met.")
+class ProblemKind(Enum):
+    PERMISSION = strawberry.enum_value("permission", description="The user may not do this.")
+    VALIDATION = strawberry.enum_value("validation", description="An input value is not acceptable.")
+    CONFLICT = strawberry.enum_value("conflict", description="Someone else changed the object meanwhile.")
+
+
+@strawberry.type(description="One problem a mutation met.")
+class OperationMessage:
+    kind: ProblemKind = strawberry.field(description="What kind of problem.")
+    message: str = strawberry.field(description="What is wrong and what to do, in words.")
+    field: str | None = strawberry.field(description="The input field at fault, if one is.")
+
+
+@strawberry.type(description="Why a mutation changed nothing: its problems, as data.")
+class OperationInfo:
+    messages: list[OperationMessage] = strawberry.field(description="The problems.")
+
 
 ObservationResult = Annotated[
     Observation | OperationInfo,
@@ -26,7 +46,7 @@ ObservationResult = Annotated[
 ]
 
 
-def _refused(message: str, kind=OperationMessage.Kind.PERMISSION, field: str | None = None) -> OperationInfo:
+def _refused(message: str, kind: ProblemKind = ProblemKind.PERMISSION, field: str | None = None) -> OperationInfo:
     return OperationInfo(messages=[OperationMessage(kind=kind, message=message, field=field)])
 
 
@@ -39,13 +59,11 @@ def _run(info: Info, action) -> Observation | OperationInfo:
     try:
         return action(user)
     except ConflictError as exc:
-        return _refused(str(exc), kind=OperationMessage.Kind.ERROR, field="expectedVersion")
+        return _refused(str(exc), kind=ProblemKind.CONFLICT, field="expectedVersion")
     except ValidationError as exc:
         messages = []
         for field, errors in exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:
-            messages += [
-                OperationMessage(kind=OperationMessage.Kind.VALIDATION, message=m, field=field) for m in errors
-            ]
+            messages += [OperationMessage(kind=ProblemKind.VALIDATION, message=m, field=field) for m in errors]
         return OperationInfo(messages=messages)
 
 

@@ -17,7 +17,6 @@ from stats.printed import format_decimal
 
 # Figures are exact decimals, sent as strings without the storage's trailing zeros ("2433", "21.5").
 DecimalScalar = strawberry.scalar(
-    Decimal,
     name="Decimal",
     description='An exact decimal number, as a string: "29568", "21.7".',
     serialize=format_decimal,
@@ -32,15 +31,15 @@ def _is_unexpected(error: GraphQLError) -> bool:
 
 
 def extensions() -> list:
-    """Fresh extension instances per schema (never shared between schemas)."""
+    """Extension factories: every request gets fresh instances (never shared state)."""
     found = [
-        QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
-        DjangoOptimizerExtension(),
+        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
+        DjangoOptimizerExtension,
     ]
     if not settings.DEBUG:
-        found.append(MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."))
+        found.append(lambda: MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."))
     return found
 
 
@@ -48,6 +47,5 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     extensions=extensions(),
-    config=StrawberryConfig(disable_field_suggestions=not settings.DEBUG),
-    scalar_overrides={Decimal: DecimalScalar},
+    config=StrawberryConfig(disable_field_suggestions=not settings.DEBUG, scalar_map={Decimal: DecimalScalar}),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
@@ -32,6 +32,10 @@ EXAMPLE_QUERY = """# NCMEC statistics warehouse: every figure with its source.
 
 
 class StatsGraphQLView(GraphQLView):
+    def render_graphql_ide(self, request):
+        get_token(request)  # sets the csrftoken cookie GraphiQL sends back with cookie-authenticated POSTs
+        return super().render_graphql_ide(request)
+
     @property
     def graphql_ide_html(self) -> str:
         """Strawberry's GraphiQL page, opening with our example query."""

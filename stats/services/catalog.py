@@ -93,7 +93,7 @@ def member_upsert(
     """
     member, _ = _upsert(Member, {"dimension": dimension, "code": code}, {"label": label, "order": order})
     wanted = {}
-    for spelling in (code, label, *aliases):
+    for spelling in (label, *aliases, code):  # printed spellings first: they are what staff recognise
         wanted.setdefault(normalize_label(spelling), spelling)
     taken = dict(
         MemberAlias.objects.filter(dimension=dimension, normalized__in=list(wanted))

@@ -1,0 +1,106 @@
+"""Every README example runs against the published data, with its figures checked."""
+
+from decimal import Decimal
+
+from django.contrib.auth.models import Permission, User
+
+from stats.models import Observation
+from tests.graphql.conftest import readme_examples
+
+EXAMPLES = readme_examples()
+
+
+def test_the_readme_has_eight_to_twelve_examples():
+    assert 8 <= len(EXAMPLES) <= 12
+
+
+def test_report_table(gql):
+    table = gql(EXAMPLES["report-table"])["table"]
+    assert [c["code"] for c in table["columns"]] == ["active", "resolved"]
+    runaway = table["rows"][0]
+    assert runaway["member"]["label"] == "Endangered Runaway"
+    assert [c["valueText"] for c in runaway["cells"]] == ["2,440", "22,734"]
+    assert runaway["total"]["valueText"] == "25,174"
+    assert [c["valueText"] for c in table["totalRow"]["cells"]] == ["2,809", "24,924"]
+    assert table["totalRow"]["total"]["valueText"] == "27,733"
+
+
+def test_state_series(gql):
+    series = gql(EXAMPLES["state-series"])["series"]
+    assert [(p["year"], p["value"]) for p in series] == [(2020, "3588"), (2021, "3597"), (2024, "2508")]
+    assert series[1]["change"] == "9"
+    assert series[2]["percentChange"] == "-30.28"  # (2,508 - 3,597) / 3,597
+
+
+def test_topic_indicators(gql):
+    indicators = {i["code"]: i for i in gql(EXAMPLES["topic-indicators"])["indicators"]}
+    assert indicators["cybertipline.reports"]["years"] == [2019, 2020, 2021, 2023, 2024]
+    assert indicators["cybertipline.reports"]["unit"] == "COUNT"
+
+
+def test_aggregate(gql):
+    groups = gql(EXAMPLES["aggregate"])["aggregate"]
+    assert [(g["members"][0]["code"], g["sum"], g["printedTotal"], g["matchesPrintedTotal"]) for g in groups] == [
+        ("active", "2535", "2535", True),
+        ("resolved", "27033", "27033", True),
+    ]
+    assert groups[0]["count"] == 54  # 50 states, DC, PR, GU and Unknown
+
+
+def test_source_walk(gql):
+    source = gql(EXAMPLES["source-walk"])["source"]
+    assert source["document"] == "004_8307a554f128111e.txt"
+    by_indicator = {
+        (o["indicator"]["code"], tuple(m["label"] for m in o["members"])): o for o in source["observations"]
+    }
+    total = by_indicator[("missing.cases", ())]
+    assert total["valueText"] == "28,886"
+    assert {r["valueText"] for r in total["restatements"]} == {"28886", "", "0"}
+    assert by_indicator[("cybertipline.reports", ())]["valueText"] == "36.2 million"
+
+
+def test_all_sources(gql):
+    page = gql(EXAMPLES["all-sources"])["observations"]
+    assert page["totalCount"] == 2
+    assert {(i["source"]["slug"], i["valueText"], i["isPreferred"]) for i in page["items"]} == {
+        ("impact-2020", "1,053", True),
+        ("key-facts-2020", "1,064", False),
+    }
+
+
+def test_flagged(gql):
+    page = gql(EXAMPLES["flagged"])["observations"]
+    assert page["totalCount"] >= 8
+    garbled = next(i for i in page["items"] if i["flag"] == "GARBLED")
+    assert (garbled["valueText"], garbled["correctedValue"]) == ("29,397,681 million", "29397681")
+
+
+def test_coverage(gql):
+    data = gql(EXAMPLES["coverage"])
+    entries = {e["indicator"]["code"]: e for e in data["coverage"]}
+    assert entries["missing.cases"]["breakdowns"] == [[], ["case_status"]]
+    assert entries["cybertipline.reports"]["observations"] == 1
+    assert data["dataVersion"] > 0
+
+
+def test_members(gql):
+    members = {m["code"]: m for m in gql(EXAMPLES["members"])["dimension"]["members"]}
+    assert "Local/State/ICAC" in members["local_state_icac"]["aliases"]
+
+
+def test_correct(gql, client):
+    editor = User.objects.create_user("editor", password="pw-for-tests-only")
+    editor.user_permissions.add(Permission.objects.get(codename="change_observation"))
+    client.force_login(editor)
+    client.get("/graphql", HTTP_ACCEPT="text/html")  # sets the csrftoken cookie, as GraphiQL's page does
+    obs = Observation.objects.get(
+        indicator__code="cybertipline.reports", year=2021, source__slug="impact-2021", member_ids=[]
+    )
+    response = gql.post(EXAMPLES["correct"], {"id": str(obs.id)}, HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    result = response.json()["data"]["correctObservation"]
+    assert result["valueText"] == "29,397,681 million"
+    assert result["correctedValue"] == "29397681"
+    assert result["version"] == 2
+    obs.refresh_from_db()
+    assert obs.correction_reason == "stray 'million' in the 2021 report"
+    assert obs.value == Decimal("29397681000000")

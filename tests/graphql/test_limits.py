@@ -1,0 +1,66 @@
+"""Bad or abusive queries get clear GraphQL errors, never a 500 or a stack trace."""
+
+from django.test import override_settings
+
+
+def test_unknown_indicator_names_it_and_close_matches(gql):
+    assert gql.errors('{ indicator(code: "missing.case") { name } }') == [
+        "unknown indicator 'missing.case' "
+        '(did you mean "missing.cases" or "missing.cases_share" or "missing.from_care_cases"?)'
+    ]
+
+
+def test_unknown_member_in_a_filter(gql):
+    errors = gql.errors('{ observations(filter: {members: [{dimension: "state", member: "Nevadda"}]}) { totalCount } }')
+    assert errors == ['unknown member "Nevadda" of dimension state (did you mean "Nevada"?)']
+
+
+def test_page_size_is_capped(gql, settings):
+    errors = gql.errors(f"{{ observations(limit: {settings.GRAPHQL_MAX_PAGE_SIZE + 1}) {{ totalCount }} }}")
+    assert "over the maximum page size" in errors[0]
+
+
+def test_deep_queries_are_refused(gql, settings):
+    depth = settings.GRAPHQL_MAX_DEPTH
+    deep = "{ topics { " + "indicators { topic { " * depth + "name" + " } }" * depth + " } }"
+    assert "exceeds maximum operation depth" in gql.errors(deep)[0]
+
+
+def test_alias_floods_are_refused(gql):
+    flood = "{ " + " ".join(f"a{i}: dataVersion" for i in range(50)) + " }"
+    assert "aliases found" in gql.errors(flood)[0]
+
+
+def test_token_floods_are_refused(gql, settings):
+    errors = gql.errors("{ " + "dataVersion " * (settings.GRAPHQL_MAX_TOKENS + 10) + "}")
+    assert errors == [
+        f"Syntax Error: Document contains more than {settings.GRAPHQL_MAX_TOKENS} tokens. Parsing aborted."
+    ]
+
+
+def test_aggregate_refuses_shares(gql):
+    errors = gql.errors('{ aggregate(indicator: "missing.cases_share", over: "case_type") { sum } }')
+    assert errors == ["missing.cases_share is measured in percent: shares and ratios cannot be added up"]
+
+
+def test_aggregate_refuses_running_totals_and_approximate_figures(gql, build):
+    indicator = build.indicator("test.agg")
+    dim = build.dimension("test_agg_dim", members=["One", "Two"])
+    one, two = dim.members.order_by("order")
+    source = build.source("test-agg", edition=2022)
+    build.observation(indicator, source, 2022, "10", members=[one])
+    build.observation(indicator, source, 2022, "20", members=[two], qualifier="more_than", value_text="20")
+    query = '{ aggregate(indicator: "test.agg", over: "test_agg_dim") { sum } }'
+    assert gql.errors(query) == [
+        'test.agg mixes approximate figures with exact ones (e.g. "more than" 20 in 2022): '
+        "their sum would be meaningless"
+    ]
+    build.observation(indicator, source, 2022, "500", members=[one], period="cumulative")
+    assert gql.errors(query) == ["test.agg has cumulative figures: running totals cannot be added up"]
+
+
+@override_settings(DEBUG=False)
+def test_garbage_is_a_graphql_error_not_a_500(gql):
+    response = gql.post("{ this is not graphql")
+    assert response.status_code in (200, 400)
+    assert response.json()["errors"][0]["message"] == "Syntax Error: Expected Name, found <EOF>."
