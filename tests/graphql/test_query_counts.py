@@ -45,8 +45,12 @@ def build_rows(prefix: str, count: int) -> None:
             for status in statuses:
                 if len(rows) < count:
                     value = len(rows) % 97
-                    rows.append(Observation(indicator=indicator, source=source, year=year, value=value,
-                                            value_text=str(value), quote="qc", member_ids=[state.id, status.id]))  # fmt: skip
+                    rows.append(
+                        Observation(
+                            indicator=indicator, source=source, year=year, value=value, value_text=str(value),
+                            quote="qc", member_ids=[state.id, status.id],
+                        )
+                    )  # fmt: skip
         year -= 1
     Observation.objects.bulk_create(rows, batch_size=5000)
     observations_refresh_preferred(indicator_ids=[indicator.id])
