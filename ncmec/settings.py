@@ -183,8 +183,9 @@ IMPORT_EXPORT_FORMATS = [
     "import_export.formats.base_formats.JSON",
 ]
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
-IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
-IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+# Exports need the view permission (Viewer and Data editor roles); imports need
+# stats.import_observation and go through stats.services (see stats/admin.py).
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 

@@ -24,6 +24,9 @@ class LookupFailed(LookupError):
         return self.message
 
 
+_CACHE: dict = {}
+
+
 def did_you_mean(word: str, candidates, n: int = 3) -> str:
     matches = difflib.get_close_matches(str(word), list(candidates), n=n, cutoff=0.6)
     if not matches:
@@ -53,6 +56,16 @@ class CatalogLookup:
         for dim_id, normalized, member_id in MemberAlias.objects.values_list("dimension_id", "normalized", "member_id"):
             lookup.spellings[(by_dim_id[dim_id].code, normalized)] = lookup.members_by_id[member_id]
         return lookup
+
+    @classmethod
+    def cached(cls) -> CatalogLookup:
+        """The catalog, reloaded only when the data version changed (one small query per call)."""
+        from stats.models import DataVersion
+
+        version = DataVersion.current()
+        if _CACHE.get("version") != version:
+            _CACHE.update(version=version, lookup=cls.load())
+        return _CACHE["lookup"]
 
     def indicator(self, code: str) -> Indicator:
         try:

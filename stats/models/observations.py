@@ -193,6 +193,7 @@ class Observation(models.Model):
 
     class Meta:
         ordering = ["indicator__code", "year", "member_ids", "source__edition"]
+        permissions = [("import_observation", "Can import observations (long and table files)")]
         constraints = [
             models.UniqueConstraint(
                 fields=["indicator", "source", "year", "period", "since", "member_ids"],

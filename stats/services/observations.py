@@ -124,6 +124,7 @@ class ImportResult:
     restatements: int = 0
     changes: list[Change] = field(default_factory=list)
     new_rows: list[ValidRow] = field(default_factory=list)
+    valid_rows: list[ValidRow] = field(default_factory=list)  # every row that will be an observation
     record: ImportRecord | None = None
     dry_run: bool = False
 
@@ -373,6 +374,7 @@ def observations_import(
     )
 
     def failed(all_errors: list[RowError]) -> ImportFailed:
+        all_errors = list(dict.fromkeys(all_errors))  # a bad row label is one error, not one per cell
         all_errors.sort(key=lambda e: (str(type(e.row)), e.row if e.row is not None else 0))
         record = ImportRecord.objects.create(
             status=ImportRecord.Status.FAILED, errors=[str(e) for e in all_errors[:1000]], **record_fields
@@ -432,6 +434,7 @@ class _Plan:
 def _plan(primaries: list[ValidRow], restated: dict, allow_changes: bool, result: ImportResult) -> _Plan:
     """What the import would do against the data as it is now: new, changed, unchanged, conflicts."""
     plan = _Plan(result)
+    result.valid_rows = list(primaries)
     existing = _existing([r.key for r in primaries])
     for row in primaries:
         wanted_restatements = _restatement_values(restated.get(row.key, []))

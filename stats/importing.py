@@ -1,0 +1,191 @@
+"""Reading staff import files (CSV, XLSX, JSON) into observation rows, with errors that name the
+row and column. The rows then go through stats.services.observations.observations_import, the one
+write path, from the admin and from the command line alike.
+
+Two shapes:
+- long: one observation per row; columns indicator, source, year, value, and one column per
+  dimension code holding the member (code, label or any alias); optional period, since, as_of,
+  qualifier, quote, flag, note.
+- table: a report table as printed — row labels in the first column, one column per member of the
+  column dimension (or a Total column), and a Total row; indicator, year and source are given apart.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date
+
+import tablib
+from django.conf import settings
+
+from stats.checks import Fact, TotalCheck, mismatches, total_checks
+from stats.lookups import CatalogLookup
+from stats.models import Period, Qualifier
+from stats.services.errors import ImportFailed, RowError
+from stats.services.observations import ImportResult, ObservationRow
+from stats.services.tables import TableSpec, table_observation_rows
+
+FORMATS = ("csv", "xlsx", "json")
+LONG_REQUIRED = ("indicator", "source", "year", "value")
+LONG_OPTIONAL = ("period", "since", "as_of", "qualifier", "quote", "flag", "note")
+
+
+def detect_format(file_name: str) -> str:
+    extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+    if extension not in FORMATS:
+        raise ImportFailed([RowError(None, None, f'"{file_name}" is not a CSV, XLSX or JSON file')])
+    return extension
+
+
+def read_dataset(data: bytes, file_name: str) -> tablib.Dataset:
+    """The file as a table of strings; refuses empty, oversized, badly encoded or unreadable files."""
+    if len(data) > settings.IMPORT_MAX_BYTES:
+        limit = settings.IMPORT_MAX_BYTES // (1024 * 1024)
+        raise ImportFailed([RowError(None, None, f"the file is over the size limit of {limit} MB; split it")])
+    if not data.strip():
+        raise ImportFailed([RowError(None, None, "the file is empty")])
+    kind = detect_format(file_name)
+    try:
+        if kind == "xlsx":
+            dataset = tablib.Dataset().load(io.BytesIO(data), format="xlsx")
+        else:
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                line = data[: exc.start].count(b"\n") + 1
+                raise ImportFailed(
+                    [RowError(line, None, "the file is not UTF-8 text; save it as CSV UTF-8 (or XLSX) and retry")]
+                ) from None
+            dataset = tablib.Dataset().load(text, format=kind)
+    except ImportFailed:
+        raise
+    except Exception as exc:
+        raise ImportFailed([RowError(None, None, f"the {kind.upper()} file cannot be read: {exc}")]) from None
+    if not dataset.headers or dataset.height == 0:
+        raise ImportFailed([RowError(None, None, "the file has a header but no rows")])
+    if dataset.height > settings.IMPORT_MAX_ROWS:
+        raise ImportFailed(
+            [
+                RowError(
+                    None, None, f"the file has {dataset.height:,} rows, over the limit of {settings.IMPORT_MAX_ROWS:,}"
+                )
+            ]
+        )
+    return dataset
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def long_rows(dataset: tablib.Dataset, lookup: CatalogLookup) -> list[ObservationRow]:
+    """One observation row per data row; the header names the columns (row numbers count the header as 1)."""
+    headers = [_text(h) for h in dataset.headers]
+    errors = []
+    for required in LONG_REQUIRED:
+        if required not in headers:
+            errors.append(RowError(1, required, "missing column (required: " + ", ".join(LONG_REQUIRED) + ")"))
+    dimension_columns = [h for h in headers if h in lookup.dimensions]
+    unknown = [h for h in headers if h not in LONG_REQUIRED + LONG_OPTIONAL and h not in lookup.dimensions]
+    for column in unknown:
+        errors.append(
+            RowError(
+                1,
+                column,
+                "unknown column: not a field and not a dimension code "
+                f"(dimensions: {', '.join(sorted(lookup.dimensions))})",
+            )
+        )
+    if errors:
+        raise ImportFailed(errors)
+    rows = []
+    for number, values in enumerate(dataset, start=2):
+        cell = {h: _text(v) for h, v in zip(headers, values, strict=False)}
+        rows.append(
+            ObservationRow(
+                indicator=cell["indicator"],
+                source=cell["source"],
+                year=cell["year"],
+                value_text=cell["value"],
+                members={d: cell[d] for d in dimension_columns if cell.get(d)},
+                period=cell.get("period") or Period.ANNUAL,
+                since=cell.get("since") or None,
+                as_of=_date(cell.get("as_of")),
+                qualifier=cell.get("qualifier") or Qualifier.EXACT,
+                quote=cell.get("quote") or f"imported row {number}",
+                flag=cell.get("flag", ""),
+                note=cell.get("note", ""),
+                row=number,
+            )
+        )
+    return rows
+
+
+def _date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+@dataclass
+class TableOptions:
+    indicator: str
+    year: int
+    source: str
+    rows: str
+    columns: str | None = None
+    title: str = ""
+
+
+def table_rows(dataset: tablib.Dataset, options: TableOptions) -> list[ObservationRow]:
+    """A printed table: first column row labels, other columns the column members (or Total)."""
+    headers = [_text(h) for h in dataset.headers]
+    spec = TableSpec(
+        source=options.source,
+        year=options.year,
+        rows=options.rows,
+        columns=options.columns,
+        indicator=options.indicator,
+        title=options.title
+        or f"{options.indicator} {options.year} by {options.rows}"
+        + (f" and {options.columns}" if options.columns else ""),
+    )
+    body = [[_text(v) for v in values] for values in dataset]
+    rows, errors = table_observation_rows(spec=spec, header=headers[1:], body=body, first_row=2)
+    if errors:
+        raise ImportFailed(errors)
+    return rows
+
+
+def preview_checks(result: ImportResult, lookup: CatalogLookup) -> tuple[list[TotalCheck], list[TotalCheck]]:
+    """Total checks on the rows of an import: (unexplained, explained) mismatches."""
+    facts = []
+    for row in result.valid_rows:
+        indicator = next(i for i in lookup.indicators.values() if i.id == row.indicator_id)
+        f = row.fields
+        facts.append(
+            Fact(
+                indicator=indicator.code,
+                unit=indicator.unit,
+                source=row.source_row.source,
+                year=f["year"],
+                period=f["period"],
+                since=f["since"],
+                table=f["table"],
+                members=frozenset((m.dimension.code, m.code) for m in lookup.members(row.member_ids)),
+                value=f["value"],
+                value_text=f["value_text"],
+                qualifier=f["qualifier"],
+                corrected_value=f["corrected_value"],
+                flag=f["flag"],
+            )
+        )
+    return mismatches(total_checks(facts))
