@@ -382,7 +382,7 @@ class ImportForm(forms.Form):
         (ImportRecord.Shape.LONG, "Long: one observation per row"),
         (ImportRecord.Shape.TABLE, "Table: as printed in the report"),
     ]
-    file = forms.FileField(required=False, help_text="CSV (UTF-8), XLSX or JSON.")
+    file = forms.FileField(required=False, allow_empty_file=True, help_text="CSV (UTF-8), XLSX or JSON.")
     stored = forms.CharField(required=False, widget=forms.HiddenInput)
     shape = forms.ChoiceField(choices=SHAPES)
     indicator = forms.CharField(required=False, help_text="Table imports: indicator code, e.g. missing.cases.")

@@ -12,6 +12,7 @@ Two shapes:
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from datetime import date
@@ -57,6 +58,8 @@ def read_dataset(data: bytes, file_name: str) -> tablib.Dataset:
                 raise ImportFailed(
                     [RowError(line, None, "the file is not UTF-8 text; save it as CSV UTF-8 (or XLSX) and retry")]
                 ) from None
+            if kind == "csv":
+                _check_csv_shape(text)
             dataset = tablib.Dataset().load(text, format=kind)
     except ImportFailed:
         raise
@@ -73,6 +76,19 @@ def read_dataset(data: bytes, file_name: str) -> tablib.Dataset:
             ]
         )
     return dataset
+
+
+def _check_csv_shape(text: str) -> None:
+    """tablib pads short rows silently; a row with a missing cell must be an error instead."""
+    records = list(csv.reader(io.StringIO(text)))
+    width = len(records[0]) if records else 0
+    errors = [
+        RowError(number, None, f"{len(record)} cells but the header has {width} columns")
+        for number, record in enumerate(records, start=1)
+        if record and len(record) != width
+    ]
+    if errors:
+        raise ImportFailed(errors)
 
 
 def _text(value) -> str:
