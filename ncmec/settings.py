@@ -177,11 +177,13 @@ IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(20 * 1024 * 1024))
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "1000000"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-IMPORT_EXPORT_FORMATS = [
-    "import_export.formats.base_formats.CSV",
-    "import_export.formats.base_formats.XLSX",
-    "import_export.formats.base_formats.JSON",
-]
+def _import_export_formats() -> list:
+    from import_export.formats.base_formats import CSV, JSON, XLSX
+
+    return [CSV, XLSX, JSON]
+
+
+IMPORT_EXPORT_FORMATS = EXPORT_FORMATS = _import_export_formats()
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 # Exports need the view permission (Viewer and Data editor roles); imports need
 # stats.import_observation and go through stats.services (see stats/admin.py).

@@ -14,7 +14,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 
 from stats.checks import mismatches, total_checks, warehouse_facts
-from stats.importing import TableOptions, long_rows, preview_checks, read_dataset, table_rows
+from stats.importing import FORMATS, TableOptions, long_rows, preview_checks, read_dataset, table_rows
 from stats.lookups import CatalogLookup
 from stats.models import (
     Dimension,
@@ -53,6 +53,11 @@ from stats.services.observations import (
 )
 
 UPLOADS = Path(settings.BASE_DIR) / ".local" / "imports"
+CONTENT_TYPES = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 admin.site.site_header = "NCMEC statistics warehouse"
 admin.site.site_title = "NCMEC statistics"
@@ -170,8 +175,7 @@ class ObservationForm(forms.ModelForm):
 
 
 @admin.register(Observation)
-class ObservationAdmin(ExportMixin, admin.ModelAdmin):
-    resource_classes = [ObservationResource]
+class ObservationAdmin(admin.ModelAdmin):
     form = ObservationForm
     list_display = ["indicator", "year", "breakdown", "value_text", "qualifier", "flag", "source", "is_preferred"]
     list_filter = ["year", "indicator__topic", "source", "qualifier", "flag", "period", "is_preferred", MemberFilter]
@@ -215,7 +219,8 @@ class ObservationAdmin(ExportMixin, admin.ModelAdmin):
     @admin.display(description="breakdown")
     def breakdown(self, obs: Observation) -> str:
         lookup = self._lookup()
-        return ", ".join(f"{m.dimension.name}: {m.label}" for m in lookup.members(obs.member_ids)) or "total"
+        members = sorted(lookup.members(obs.member_ids), key=lambda m: (m.dimension.order, m.dimension.code))
+        return ", ".join(f"{m.dimension.name}: {m.label}" for m in members) or "total"
 
     def _lookup(self) -> CatalogLookup:
         return CatalogLookup.cached()
@@ -296,6 +301,11 @@ class ObservationAdmin(ExportMixin, admin.ModelAdmin):
             path("import/", self.admin_site.admin_view(self.import_view), name="stats_observation_import"),
             path("data-quality/", self.admin_site.admin_view(self.data_quality_view), name="stats_data_quality"),
             path(
+                "export/<str:file_format>/",
+                self.admin_site.admin_view(self.export_view),
+                name="stats_observation_export",
+            ),
+            path(
                 "<int:pk>/revert/<int:event_id>/",
                 self.admin_site.admin_view(self.revert_view),
                 name="stats_observation_revert",
@@ -318,6 +328,18 @@ class ObservationAdmin(ExportMixin, admin.ModelAdmin):
                 return redirect("admin:stats_observation_change", pk)
         context = {**self.admin_site.each_context(request), "obs": obs, "event_id": event_id, "title": "Revert"}
         return TemplateResponse(request, "admin/stats/observation/revert.html", context)
+
+    def export_view(self, request, file_format: str):
+        """The observations of the current list (its filters and search) as the flat facts table."""
+        if not self.has_view_permission(request) or file_format not in FORMATS:
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        queryset = changelist.get_queryset(request)
+        data = ObservationResource().export(queryset).export(file_format)
+        content_type = CONTENT_TYPES[file_format]
+        response = HttpResponse(data, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="observations.{file_format}"'
+        return response
 
     def data_quality_view(self, request):
         if not self.has_view_permission(request):

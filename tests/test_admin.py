@@ -1,0 +1,116 @@
+"""The admin as staff use it: lists, edits with reasons, conflicts, history, revert, data quality, export."""
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group, User
+
+from stats.models import Observation
+
+
+@pytest.fixture
+def editor(db, client):
+    user = User.objects.create_user("editor", password="pw-for-tests-only", is_staff=True)
+    user.groups.add(Group.objects.get(name="Data editor"))
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def texas(db):
+    return Observation.objects.get(indicator__code="missing.cases", year=2021, quote__startswith="Texas", value=253)
+
+
+def edit(client, obs, **fields):
+    data = {
+        "value_text": obs.value_text, "value": obs.value, "qualifier": obs.qualifier, "quote": obs.quote,
+        "flag": obs.flag, "note": obs.note, "corrected_value": obs.corrected_value or "",
+        "correction_reason": obs.correction_reason, "expected_version": obs.version, "reason": "",
+        "restatements-TOTAL_FORMS": 0, "restatements-INITIAL_FORMS": 0,
+    }  # fmt: skip
+    data.update(fields)
+    return client.post(f"/admin/stats/observation/{obs.id}/change/", data, follow=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/admin/", "/admin/stats/observation/", "/admin/stats/observation/?member=1", "/admin/stats/observation/?q=Texas",
+     "/admin/stats/indicator/", "/admin/stats/source/", "/admin/stats/dimension/", "/admin/stats/member/",
+     "/admin/stats/importrecord/", "/admin/stats/observation/data-quality/", "/admin/stats/observation/import/"],
+)  # fmt: skip
+def test_every_page_opens(client, editor, url):
+    assert client.get(url).status_code == 200
+
+
+def test_observations_are_listed_with_their_breakdown(client, editor, texas):
+    page = client.get("/admin/stats/observation/", {"year": 2021, "q": "Texas"}).content.decode()
+    assert "Case status: Active, State/territory: Texas" in page
+
+
+def test_an_edit_needs_a_reason_and_is_recorded(client, editor, texas):
+    response = edit(client, texas, corrected_value="254", correction_reason="erratum")
+    assert "This field is required" in response.content.decode()
+    texas.refresh_from_db()
+    assert texas.corrected_value is None
+    edit(client, texas, corrected_value="254", correction_reason="erratum", reason="NCMEC erratum of 2022")
+    texas.refresh_from_db()
+    assert (texas.corrected_value, texas.version) == (254, 2)
+    event = apps.get_model("stats", "ObservationEvent").objects.filter(pgh_obj_id=texas.id).latest("pgh_id")
+    assert event.pgh_context.metadata["reason"] == "NCMEC erratum of 2022"
+    assert event.pgh_context.metadata["user"] == editor.id
+
+
+def test_a_concurrent_edit_is_refused_with_a_conflict_message(client, editor, texas):
+    stale = Observation.objects.get(id=texas.id)
+    edit(client, texas, note="first", reason="first editor")
+    response = edit(client, stale, note="second", reason="second editor")
+    assert "changed by someone else" in response.content.decode()
+    texas.refresh_from_db()
+    assert texas.note == "first"
+
+
+def test_history_is_shown_and_a_change_can_be_reverted(client, editor, texas):
+    edit(client, texas, corrected_value="999", correction_reason="typo", reason="wrong correction")
+    page = client.get(f"/admin/stats/observation/{texas.id}/change/").content.decode()
+    assert "wrong correction" in page
+    assert "None → 999" in page
+    first = apps.get_model("stats", "ObservationEvent").objects.filter(pgh_obj_id=texas.id).earliest("pgh_id")
+    client.post(f"/admin/stats/observation/{texas.id}/revert/{first.pgh_id}/", {"reason": "undo the wrong correction"})
+    texas.refresh_from_db()
+    assert texas.corrected_value is None
+    assert texas.version == 3
+
+
+def test_the_data_quality_page_lists_flags_and_explained_mismatches(client, editor):
+    page = client.get("/admin/stats/observation/data-quality/").content.decode()
+    assert "None: every mismatch carries a flag or a correction." in page
+    assert "29,397,681 million" in page
+    assert "Colorado" in page or "sum_mismatch" in page or "parts do not sum to total" in page
+
+
+def test_export_is_by_natural_keys_and_safe_for_spreadsheets(client, editor, texas):
+    Observation.objects.filter(id=texas.id).update(note="=HYPERLINK(evil)")
+    response = client.get("/admin/stats/observation/export/csv/", {"year": "2021"})
+    assert response["Content-Type"].startswith("text/csv")
+    content = response.content.decode()
+    header = content.splitlines()[0].split(",")
+    assert {"source_document", "year", "indicator_code", "state", "case_status", "value_text"} <= set(header)
+    assert "'=HYPERLINK(evil)" in content
+    assert all(",2021," in line for line in content.splitlines()[1:] if line.startswith(tuple("0123456789")))
+
+
+def test_a_viewer_reads_but_cannot_change_or_import(client, db, texas):
+    viewer = User.objects.create_user("viewer", password="pw-for-tests-only", is_staff=True)
+    viewer.groups.add(Group.objects.get(name="Viewer"))
+    client.force_login(viewer)
+    assert client.get(f"/admin/stats/observation/{texas.id}/change/").status_code == 200
+    edit(client, texas, note="x", reason="y")
+    assert Observation.objects.get(id=texas.id).note == texas.note
+    assert Observation.objects.get(id=texas.id).version == 1
+    assert client.get("/admin/stats/observation/import/").status_code == 403
+    assert client.post(f"/admin/stats/observation/{texas.id}/revert/1/", {"reason": "x"}).status_code == 403
+
+
+def test_anonymous_users_are_sent_to_the_login_page(client, db):
+    response = client.get("/admin/stats/observation/import/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
