@@ -12,6 +12,18 @@ from tests.builders import Builder
 SEEDS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_without_collectstatic():
+    """Tests render admin pages without running collectstatic: serve static files from the apps."""
+    from django.conf import settings
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     # tests/test_fixtures.py fails when the published data is missing; here we just load it.

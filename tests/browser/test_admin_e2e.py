@@ -1,0 +1,135 @@
+"""A new staff user's first import, correction and revert, clicked through a real Chromium.
+
+Drives Debian's chromium (apt-get install chromium) with Playwright; no browser download. Skips
+only where no chromium is installed and CI is unset; in CI it must run. Screenshots of the
+preview and the history page go to test-artifacts/.
+"""
+
+import json
+import os
+import shutil
+import urllib.request
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+
+from stats.models import Observation, Source
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+STATES_2025 = "MISSING STATE,ACTIVE,RESOLVED,GRAND TOTAL\nAK,3,30,33\nNevada,4,40,44\nTotal,7,70,77\n"
+
+if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    pytest.skip("no chromium here (apt-get install chromium); browser tests run in CI", allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are
+    # still plain synchronous code, which Django would otherwise refuse.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],  # fmt: skip
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def staff(transactional_db):
+    """Published data, the roles (a flush by an earlier transactional test removes them) and two users."""
+    call_command("load_reports", verbosity=0)
+    import_module("stats.migrations.0007_roles").create_roles(django_apps, None)
+    Source.objects.create(slug="impact-2025", title="Our 2025 Impact", kind="impact_report", edition=2025,
+                          document="not-yet.txt")  # fmt: skip
+    editor = User.objects.create_user("dana", password="a-long-test-password-1", is_staff=True)
+    editor.groups.add(Group.objects.get(name="Data editor"))
+    viewer = User.objects.create_user("vic", password="a-long-test-password-2", is_staff=True)
+    viewer.groups.add(Group.objects.get(name="Viewer"))
+    return editor, viewer
+
+
+def log_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")
+
+
+def test_editor_imports_corrects_and_reverts_viewer_cannot_import(browser, live_server, staff, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = live_server.url
+    csv_file = tmp_path / "states-2025.csv"
+    csv_file.write_text(STATES_2025)
+
+    page = browser.new_page()
+    log_in(page, base, "dana", "a-long-test-password-1")
+    page.goto(f"{base}/admin/stats/observation/")
+    page.click("a.import_link")
+    page.set_input_files("#id_file", str(csv_file))
+    page.select_option("#id_shape", "table")
+    page.fill("#id_indicator", "missing.cases")
+    page.fill("#id_year", "2025")
+    page.fill("#id_source", "impact-2025")
+    page.fill("#id_rows", "state")
+    page.fill("#id_columns", "case_status")
+    page.click("input[value=Preview]")
+    counts = page.text_content(".preview-counts")
+    assert "9 new" in " ".join(counts.split())
+    assert "every printed total equals the sum of its parts" in page.text_content(".total-checks")
+    page.screenshot(path=str(ARTIFACTS / "import-preview.png"), full_page=True)
+    assert not Observation.objects.filter(year=2025).exists()
+
+    page.click("input[value='Confirm import']")
+    page.wait_for_selector(".messagelist")
+    assert "9 new" in page.text_content(".messagelist")
+    nevada = Observation.objects.get(year=2025, source__slug="impact-2025", quote__startswith="Nevada", value=4)
+
+    page.goto(f"{base}/admin/stats/observation/{nevada.id}/change/")
+    page.fill("#id_corrected_value", "5")
+    page.fill("#id_correction_reason", "NCMEC erratum")
+    page.fill("#id_reason", "erratum received from NCMEC")
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".messagelist")
+    history = page.text_content("table.history")
+    assert "erratum received from NCMEC" in history
+    assert "None → 5" in history
+    page.screenshot(path=str(ARTIFACTS / "observation-history.png"), full_page=True)
+
+    query = json.dumps({"query": "{ observations(filter: {year: 2025, members: [{dimension: \"state\", member: \"NV\"}, "
+                                 "{dimension: \"case_status\", member: \"active\"}]}) { items { valueText correctedValue } } }"})  # fmt: skip
+    request = urllib.request.Request(f"{base}/graphql", query.encode(), {"Content-Type": "application/json"})
+    items = json.load(urllib.request.urlopen(request))["data"]["observations"]["items"]
+    assert items == [{"valueText": "4", "correctedValue": "5"}]
+
+    page.click("table.history a.revert >> nth=0")
+    page.fill("#id_reason", "the erratum was withdrawn")
+    page.click("input[value=Revert]")
+    page.wait_for_selector(".messagelist")
+    nevada.refresh_from_db()
+    assert nevada.corrected_value is None
+    assert "the erratum was withdrawn" in page.text_content("table.history")
+
+    viewer_page = browser.new_page()
+    log_in(viewer_page, base, "vic", "a-long-test-password-2")
+    viewer_page.goto(f"{base}/admin/stats/observation/")
+    assert viewer_page.locator("a.import_link").count() == 0
+    assert viewer_page.goto(f"{base}/admin/stats/observation/import/").status == 403
