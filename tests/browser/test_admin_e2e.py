@@ -21,6 +21,13 @@ from stats.models import Observation, Source
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+NEVADA_ACTIVE_2025 = """{
+  observations(filter: {year: 2025, members: [
+    {dimension: "state", member: "NV"}, {dimension: "case_status", member: "active"}
+  ]}) {
+    items { valueText correctedValue }
+  }
+}"""
 STATES_2025 = "MISSING STATE,ACTIVE,RESOLVED,GRAND TOTAL\nAK,3,30,33\nNevada,4,40,44\nTotal,7,70,77\n"
 
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
@@ -46,7 +53,7 @@ def browser(monkeypatch):
                 "--disable-component-update",
                 "--disable-sync",
                 "--no-first-run",
-            ],  # fmt: skip
+            ],
         )
         yield browser
         browser.close()
@@ -57,8 +64,9 @@ def staff(transactional_db):
     """Published data, the roles (a flush by an earlier transactional test removes them) and two users."""
     call_command("load_reports", verbosity=0)
     import_module("stats.migrations.0007_roles").create_roles(django_apps, None)
-    Source.objects.create(slug="impact-2025", title="Our 2025 Impact", kind="impact_report", edition=2025,
-                          document="not-yet.txt")  # fmt: skip
+    Source.objects.create(
+        slug="impact-2025", title="Our 2025 Impact", kind="impact_report", edition=2025, document="not-yet.txt"
+    )
     editor = User.objects.create_user("dana", password="a-long-test-password-1", is_staff=True)
     editor.groups.add(Group.objects.get(name="Data editor"))
     viewer = User.objects.create_user("vic", password="a-long-test-password-2", is_staff=True)
@@ -114,8 +122,7 @@ def test_editor_imports_corrects_and_reverts_viewer_cannot_import(browser, live_
     assert "None → 5" in history
     page.screenshot(path=str(ARTIFACTS / "observation-history.png"), full_page=True)
 
-    query = json.dumps({"query": "{ observations(filter: {year: 2025, members: [{dimension: \"state\", member: \"NV\"}, "
-                                 "{dimension: \"case_status\", member: \"active\"}]}) { items { valueText correctedValue } } }"})  # fmt: skip
+    query = json.dumps({"query": NEVADA_ACTIVE_2025})
     request = urllib.request.Request(f"{base}/graphql", query.encode(), {"Content-Type": "application/json"})
     items = json.load(urllib.request.urlopen(request))["data"]["observations"]["items"]
     assert items == [{"valueText": "4", "correctedValue": "5"}]
