@@ -131,14 +131,25 @@ def _check_version(data_dir: Path) -> None:
         )
 
 
-def _remove_stale_pid_file(data_dir: Path) -> bool:
-    """A crashed run leaves postmaster.pid behind; PostgreSQL may then refuse to start."""
+def _remove_stale_lock_files(data_dir: Path, socket_dir: Path) -> bool:
+    """A crashed run leaves postmaster.pid and the socket's lock file behind, naming a PID that is
+    dead (or reused, or a zombie); PostgreSQL then refuses to start. Remove them."""
+    removed = False
     pid = _postmaster_pid(data_dir)
     pid_file = data_dir / "postmaster.pid"
     if pid_file.exists() and (pid is None or not _is_our_postmaster(pid, data_dir)):
         pid_file.unlink()
-        return True
-    return False
+        removed = True
+    for lock in socket_dir.glob(".s.PGSQL.*.lock"):
+        try:
+            lock_pid = int(lock.read_text().splitlines()[0])
+        except (OSError, IndexError, ValueError):
+            lock_pid = None
+        if lock_pid is None or not _is_our_postmaster(lock_pid, data_dir):
+            lock.unlink(missing_ok=True)
+            lock.with_suffix("").unlink(missing_ok=True)  # the socket itself
+            removed = True
+    return removed
 
 
 def _initdb(data_dir: Path) -> None:
@@ -215,7 +226,7 @@ def ensure_running(data_dir: Path = DEFAULT_DATA_DIR) -> LocalDatabase:
                 )
             _initdb(data_dir)
         _check_version(data_dir)
-        _remove_stale_pid_file(data_dir)
+        _remove_stale_lock_files(data_dir, socket_dir)
         _start(data_dir, socket_dir)
         _create_database(socket_dir)
     return LocalDatabase(data_dir, socket_dir, started_here=True)

@@ -1,0 +1,7 @@
+#!/bin/sh
+# Migrate, load the published data (idempotent), then serve. DATABASE_URL, SECRET_KEY and
+# ALLOWED_HOSTS come from the environment (docker-compose.yml).
+set -e
+uv run --no-sync manage.py migrate --noinput
+uv run --no-sync manage.py load_reports
+exec uv run --no-sync manage.py serve --host 0.0.0.0 --port 8000 --no-demo-admin
