@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import statistics
 import sys
 import time
@@ -15,6 +16,8 @@ import time
 
 def run(host: str, port: int, path: str, method: str, body: bytes | None, repeats: int, warmup: int = 3) -> dict:
     conn = http.client.HTTPConnection(host, port, timeout=120)
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay between headers and body
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     timings = []
     size = 0
