@@ -66,7 +66,7 @@ def _database() -> dict:
     else:
         url = DATABASE_URL
     try:
-        config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
+        config = dj_database_url.parse(url)
     except (ValueError, KeyError) as exc:
         raise ImproperlyConfigured(
             f"DATABASE_URL is not a valid database URL ({exc}); expected postgresql://USER:PASSWORD@HOST:PORT/NAME"
@@ -78,8 +78,12 @@ def _database() -> dict:
     options = config.setdefault("OPTIONS", {})
     if not config.get("HOST") and "host" in options:  # a Unix socket given as ?host=/path
         config["HOST"] = options.pop("host")
-    config["CONN_HEALTH_CHECKS"] = True
-    config.setdefault("OPTIONS", {})["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
+    options["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
+    # A connection pool per server process: ASGI runs each request's sync code on a fresh thread,
+    # where Django's per-thread persistent connections would reconnect every time.
+    pool_size = int(os.environ.get("DB_POOL_SIZE", "10"))
+    if pool_size > 0:
+        options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
     return config
 
 

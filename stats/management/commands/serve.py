@@ -40,8 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000, help="Port to listen on (default 8000).")
         parser.add_argument("--workers", type=int, default=2, help="Server processes (default 2).")
         parser.add_argument("--no-demo-admin", action="store_true", help="Do not create the local demo admin account.")
+        parser.add_argument("--access-log", action="store_true", help="Log every request (costs ~5 ms a request).")
 
-    def handle(self, *args, host: str, port: int, workers: int, no_demo_admin: bool, **options):
+    def handle(self, *args, host: str, port: int, workers: int, no_demo_admin: bool, access_log: bool, **options):
         if not port_is_free(host, port):
             raise CommandError(f"port {port} on {host} is already in use; choose another with --port")
         try:
@@ -72,9 +73,15 @@ class Command(BaseCommand):
         import uvicorn
 
         uvicorn.run(
-            "ncmec.asgi:application", host=host, port=port, workers=workers, log_level="info", lifespan="off",
+            "ncmec.asgi:application",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            access_log=access_log,
+            lifespan="off",
             proxy_headers=bool(getattr(settings, "SECURE_PROXY_SSL_HEADER", None)),
-        )  # fmt: skip
+        )
 
     def _demo_admin(self) -> tuple[str, str] | None:
         """Create the local demo superuser once, with a generated password kept in .local/."""
