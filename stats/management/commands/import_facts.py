@@ -41,7 +41,7 @@ def run_import(command: BaseCommand, file: Path, *, dry_run: bool, reason: str, 
         raise CommandError(f"{file.name}: {exc}") from exc
     verb = "would import" if dry_run else "imported"
     command.stdout.write(
-        f"{verb} {result.rows} rows from {file.name}: {result.new} new, {result.changed} changed, "
+        f"{verb} {result.rows} figures from {file.name}: {result.new} new, {result.changed} changed, "
         f"{result.unchanged} unchanged"
     )
     for change in result.changes[:50]:

@@ -1,0 +1,73 @@
+"""The command-line tools: export_facts, check_data, import_table, import_facts."""
+
+import csv
+import io
+import json
+
+import openpyxl
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from stats.models import Observation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_export_facts_writes_one_row_per_observation_with_a_column_per_dimension(tmp_path):
+    out = io.StringIO()
+    call_command("export_facts", stdout=out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert len(rows) == Observation.objects.count()
+    ak = next(
+        r for r in rows if r["source_slug"] == "impact-2024" and r["state"] == "Alaska" and r["case_status"] == ""
+    )
+    assert (ak["value"], ak["value_text"], ak["year"], ak["source_document"]) == (
+        "33",
+        "33",
+        "2024",
+        "003_1c47469dd1ca329a.txt",
+    )
+    garbled = next(r for r in rows if r["value_text"] == "29,397,681 million")
+    assert (garbled["flag"], garbled["corrected_value"]) == ("garbled", "29397681")
+
+
+def test_export_facts_json_and_xlsx(tmp_path):
+    call_command("export_facts", "--format", "json", "--output", str(tmp_path / "facts.json"), stderr=io.StringIO())
+    assert len(json.loads((tmp_path / "facts.json").read_text())) == Observation.objects.count()
+    call_command("export_facts", "--format", "xlsx", "--output", str(tmp_path / "facts.xlsx"), stderr=io.StringIO())
+    sheet = openpyxl.load_workbook(tmp_path / "facts.xlsx").active
+    assert sheet.max_row == Observation.objects.count() + 1
+
+
+def test_check_data_fails_on_an_unexplained_mismatch(build):
+    indicator = build.indicator("test.check")
+    dim = build.dimension("test_check_dim", members=["One", "Two"])
+    one, two = dim.members.order_by("order")
+    source = build.source("test-check")
+    for member, value in ((one, "1"), (two, "2"), (None, "4")):
+        build.observation(indicator, source, 2022, value, members=[member] if member else [], table="T")
+    with pytest.raises(CommandError, match="1 unexplained total mismatch"):
+        call_command("check_data", "--source", "test-check", stdout=io.StringIO())
+
+
+def test_import_table_dry_run_then_import(tmp_path):
+    table = tmp_path / "states.csv"
+    table.write_text("MISSING STATE,ACTIVE,RESOLVED,GRAND TOTAL\nAK,3,30,33\nTotal,3,30,33\n")
+    args = [str(table), "--indicator", "missing.cases", "--year", "2025", "--source", "impact-2024",
+            "--rows", "state", "--columns", "case_status"]  # fmt: skip
+    out = io.StringIO()
+    call_command("import_table", *args, "--dry-run", stdout=out)
+    assert "would import 6 figures from states.csv: 6 new, 0 changed, 0 unchanged" in out.getvalue()
+    assert not Observation.objects.filter(year=2025).exists()
+    call_command("import_table", *args, stdout=io.StringIO())
+    assert Observation.objects.filter(year=2025).count() == 6
+
+
+def test_import_facts_names_the_bad_row_and_writes_nothing(tmp_path):
+    facts = tmp_path / "facts.csv"
+    facts.write_text("indicator,source,year,state,value\nmissing.cases,impact-2024,2025,AK,5\n"
+                     "missing.cases,impact-2024,2025,Nevadda,6\n")  # fmt: skip
+    with pytest.raises(CommandError, match=r'row 3, column "state": unknown member "Nevadda"'):
+        call_command("import_facts", str(facts), stdout=io.StringIO())
+    assert not Observation.objects.filter(year=2025).exists()
