@@ -10,7 +10,6 @@ import hashlib
 from pathlib import Path
 
 from django import forms
-from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -231,12 +230,7 @@ class ObservationAdmin(admin.ModelAdmin):
 
     @admin.display(description="history")
     def history(self, obs: Observation):
-        events = (
-            apps.get_model("stats", "ObservationEvent")
-            .objects.filter(pgh_obj_id=obs.id)
-            .select_related("pgh_context")
-            .order_by("pgh_id")
-        )
+        events = obs.events.select_related("pgh_context").order_by("pgh_id")
         rows = []
         previous = None
         for event in events:

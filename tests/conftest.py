@@ -39,6 +39,17 @@ def build(db) -> Builder:
 
 
 @pytest.fixture
+def editor(db, client):
+    """A staff user in the Data editor role, logged in on ``client``."""
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user("editor", password="pw-for-tests-only", is_staff=True)
+    user.groups.add(Group.objects.get(name="Data editor"))
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
 def seeds_dir() -> Path:
     if not SEEDS_DIR.is_dir():
         pytest.skip(f"the source documents are not here ({SEEDS_DIR}): a user's clone has no ../shared; CI has")

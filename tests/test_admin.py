@@ -8,14 +8,6 @@ from stats.models import Observation
 
 
 @pytest.fixture
-def editor(db, client):
-    user = User.objects.create_user("editor", password="pw-for-tests-only", is_staff=True)
-    user.groups.add(Group.objects.get(name="Data editor"))
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
 def texas(db):
     return Observation.objects.get(indicator__code="missing.cases", year=2021, quote__startswith="Texas", value=253)
 

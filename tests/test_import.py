@@ -14,14 +14,6 @@ TABLE = {"shape": "table", "indicator": "missing.cases", "year": "2025", "source
          "rows": "state", "columns": "case_status"}  # fmt: skip
 
 
-@pytest.fixture
-def editor(db, client):
-    user = User.objects.create_user("editor", password="pw-for-tests-only", is_staff=True)
-    user.groups.add(Group.objects.get(name="Data editor"))
-    client.force_login(user)
-    return user
-
-
 def upload(client, content: bytes | str, name: str = "states.csv", **fields):
     data = content.encode() if isinstance(content, str) else content
     return client.post("/admin/stats/observation/import/", {"file": SimpleUploadedFile(name, data), **fields})

@@ -213,12 +213,7 @@ class Observation:
 
     @strawberry_django.field(description="Every recorded change of this figure, oldest first (who, when, why).")
     def history(self) -> list[HistoryEvent]:
-        events = (
-            models.Observation.pgh_event_models["update"]
-            .objects.filter(pgh_obj_id=self.id)
-            .select_related("pgh_context")
-            .order_by("pgh_id")
-        )
+        events = self.events.select_related("pgh_context").order_by("pgh_id")
         return [
             HistoryEvent(
                 id=e.pgh_id,

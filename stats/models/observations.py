@@ -42,6 +42,19 @@ class Flag(models.TextChoices):
     MISLABELLED = "mislabelled", "mislabelled"
 
 
+# What staff may change on an observation (admin form, GraphQL, reverts); history records them all.
+EDITABLE_FIELDS = (
+    "value",
+    "value_text",
+    "qualifier",
+    "flag",
+    "note",
+    "corrected_value",
+    "correction_reason",
+    "quote",
+)
+
+
 class ObservationQuerySet(models.QuerySet):
     """Named reads shared by the admin, GraphQL and the management commands."""
 
@@ -90,17 +103,8 @@ class ObservationQuerySet(models.QuerySet):
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(),
     pghistory.DeleteEvent(),
-    fields=[
-        "value",
-        "value_text",
-        "qualifier",
-        "flag",
-        "note",
-        "corrected_value",
-        "correction_reason",
-        "version",
-        "quote",
-    ],
+    fields=[*EDITABLE_FIELDS, "version"],
+    obj_field=pghistory.ObjForeignKey(related_name="events", db_constraint=False),
     model_name="ObservationEvent",
     # Statement-level triggers record a bulk import in one set-based insert, not one per row.
     level=pgtrigger.Statement,

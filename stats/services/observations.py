@@ -29,6 +29,7 @@ from stats.models import (
     Restatement,
     Unit,
 )
+from stats.models.observations import EDITABLE_FIELDS
 from stats.printed import ValueTextError, collapse_whitespace, parse_value_text
 from stats.services.errors import ImportFailed, RowError
 
@@ -564,18 +565,6 @@ def _db_message(exc: Exception) -> str:
 
 def file_checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-EDITABLE_FIELDS = (
-    "value",
-    "value_text",
-    "qualifier",
-    "flag",
-    "note",
-    "corrected_value",
-    "correction_reason",
-    "quote",
-)
 
 
 def observation_update(
