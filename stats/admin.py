@@ -103,10 +103,6 @@ class AliasInline(admin.TabularInline):
     fields = ["alias"]
     extra = 1
 
-    def save_new_instance(self, parent, instance):  # pragma: no cover - admin plumbing
-        instance.dimension_id = parent.dimension_id
-        return super().save_new_instance(parent, instance)
-
 
 @admin.register(Member)
 class MemberAdmin(ExportMixin, admin.ModelAdmin):
