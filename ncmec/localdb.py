@@ -42,7 +42,12 @@ class LocalDatabase:
 
     @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}@/{DATABASE_NAME}?host={self.socket_dir}"
+        """The Unix socket when it is there; else the server's loopback TCP port (a socket file can be
+        removed from under a running server, e.g. by a temp-file cleaner; the port cannot)."""
+        port = _postmaster_port(self.data_dir)
+        if (self.socket_dir / f".s.PGSQL.{port}").exists():
+            return f"postgresql://{SUPERUSER}@:{port}/{DATABASE_NAME}?host={self.socket_dir}"
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{DATABASE_NAME}"
 
 
 def bundled_major_version() -> str:
@@ -103,6 +108,22 @@ def _postmaster_pid(data_dir: Path) -> int | None:
         return int(first_line)
     except (FileNotFoundError, IndexError, ValueError):
         return None
+
+
+def _postmaster_port(data_dir: Path) -> int:
+    """The TCP port the server listens on (line 4 of postmaster.pid)."""
+    try:
+        return int((data_dir / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError) as exc:
+        raise LocalDatabaseError(f"cannot read the embedded PostgreSQL's port from {data_dir}/postmaster.pid") from exc
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _is_our_postmaster(pid: int, data_dir: Path) -> bool:
@@ -169,7 +190,8 @@ def _start(data_dir: Path, socket_dir: Path) -> None:
     socket_dir.mkdir(parents=True, exist_ok=True)
     _prepare_for_system_user(data_dir, socket_dir)
     log = data_dir / "server.log"
-    options = f"-c listen_addresses='' -k {socket_dir} -c max_connections=200"
+    # The Unix socket (fastest) and, as a fallback, loopback TCP on a free port.
+    options = f"-c listen_addresses=127.0.0.1 -p {_free_port()} -k {socket_dir} -c max_connections=200"
     result = subprocess.run(
         [
             _bin("pg_ctl"),
@@ -197,10 +219,11 @@ def _start(data_dir: Path, socket_dir: Path) -> None:
         )
 
 
-def _create_database(socket_dir: Path) -> None:
+def _create_database(data_dir: Path, socket_dir: Path) -> None:
     import psycopg
 
-    with psycopg.connect(host=str(socket_dir), user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
+    port = _postmaster_port(data_dir)
+    with psycopg.connect(host=str(socket_dir), port=port, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
@@ -228,7 +251,7 @@ def ensure_running(data_dir: Path = DEFAULT_DATA_DIR) -> LocalDatabase:
         _check_version(data_dir)
         _remove_stale_lock_files(data_dir, socket_dir)
         _start(data_dir, socket_dir)
-        _create_database(socket_dir)
+        _create_database(data_dir, socket_dir)
     return LocalDatabase(data_dir, socket_dir, started_here=True)
 
 

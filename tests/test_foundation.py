@@ -169,3 +169,17 @@ def test_serve_answers_graphql_and_admin_over_http_and_stops_on_ctrl_c():
     assert server.returncode == 0, output
     assert f"GraphiQL: http://localhost:{port}/graphql" in output
     assert "Admin:" in output
+
+
+def test_a_vanished_socket_file_falls_back_to_loopback_tcp(scratch_cluster):
+    import psycopg
+
+    server = localdb.ensure_running(scratch_cluster)
+    assert "?host=" in server.url
+    for socket_file in scratch_cluster.glob(".s.PGSQL.*"):
+        socket_file.unlink()
+    again = localdb.ensure_running(scratch_cluster)
+    assert not again.started_here
+    assert again.url.startswith("postgresql://postgres@127.0.0.1:")
+    with psycopg.connect(again.url.replace("/ncmec", "/postgres")) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
