@@ -62,7 +62,8 @@ class CatalogLookup:
         """The catalog, reloaded only when the data version changed (one small query per call)."""
         from stats.models import DataVersion
 
-        version = DataVersion.current()
+        # The counter and its timestamp: a number reused after a rolled-back write has another time.
+        version = DataVersion.objects.filter(id=1).values_list("value", "changed_at").first()
         if _CACHE.get("version") != version:
             _CACHE.update(version=version, lookup=cls.load())
         return _CACHE["lookup"]
