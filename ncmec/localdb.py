@@ -118,12 +118,26 @@ def _postmaster_port(data_dir: Path) -> int:
         raise LocalDatabaseError(f"cannot read the embedded PostgreSQL's port from {data_dir}/postmaster.pid") from exc
 
 
-def _free_port() -> int:
+def _port_for(data_dir: Path) -> int:
+    """The cluster's port: the one it had before when still free (so running clients reconnect
+    after a restart), else a free one, remembered beside the data folder."""
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    remembered = data_dir.parent / f"{data_dir.name}.port"
+    candidates = (
+        [int(remembered.read_text())] if remembered.exists() and remembered.read_text().strip().isdigit() else []
+    )
+    for port in [*candidates, 0]:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as PostgreSQL binds it
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen = probe.getsockname()[1]
+        remembered.write_text(str(chosen))
+        return chosen
+    raise LocalDatabaseError("no free TCP port on 127.0.0.1 for the embedded PostgreSQL")
 
 
 def _is_our_postmaster(pid: int, data_dir: Path) -> bool:
@@ -191,7 +205,7 @@ def _start(data_dir: Path, socket_dir: Path) -> None:
     _prepare_for_system_user(data_dir, socket_dir)
     log = data_dir / "server.log"
     # The Unix socket (fastest) and, as a fallback, loopback TCP on a free port.
-    options = f"-c listen_addresses=127.0.0.1 -p {_free_port()} -k {socket_dir} -c max_connections=200"
+    options = f"-c listen_addresses=127.0.0.1 -p {_port_for(data_dir)} -k {socket_dir} -c max_connections=200"
     result = subprocess.run(
         [
             _bin("pg_ctl"),

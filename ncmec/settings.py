@@ -83,7 +83,12 @@ def _database() -> dict:
     # where Django's per-thread persistent connections would reconnect every time.
     pool_size = int(os.environ.get("DB_POOL_SIZE", "10"))
     if pool_size > 0:
-        options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
+        # Django checks each pooled connection on checkout, so a database restart is survived.
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": pool_size,
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "5")),
+        }
     return config
 
 

@@ -1,6 +1,7 @@
 """The two commands and the bad environments a newcomer or deployer can meet: each gets a clear
 message, not a traceback. Subprocesses run the real manage.py; HTTP goes through the real server."""
 
+import json
 import os
 import signal
 import socket
@@ -183,3 +184,50 @@ def test_a_vanished_socket_file_falls_back_to_loopback_tcp(scratch_cluster):
     assert again.url.startswith("postgresql://postgres@127.0.0.1:")
     with psycopg.connect(again.url.replace("/ncmec", "/postgres")) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_the_database_going_away_gives_a_clear_503_and_the_service_recovers(scratch_cluster):
+    """A server on its own cluster: stop the database under it, then bring it back."""
+    url = localdb.ensure_running(scratch_cluster).url.replace("?host=", "?connect_timeout=2&host=")
+    env = {"DATABASE_URL": url, "SECRET_KEY": "s" * 50, "HTTPS": "0", "DB_POOL_TIMEOUT": "2"}
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1", "--no-demo-admin"], cwd=ROOT,
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+    def ask() -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql", b'{"query": "{ dataVersion }"}', {"Content-Type": "application/json"}
+        )
+        try:
+            response = urllib.request.urlopen(request, timeout=20)
+            body = json.loads(response.read())
+            assert "errors" not in body, body
+            return response.status
+        except urllib.error.HTTPError as error:
+            unavailable = error.code == 503 and error.headers["Retry-After"] == "5"
+            message = "The database is unavailable; try again in a few seconds."
+            return error.code if unavailable and message in error.read().decode() else -1
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert ask() == 200
+                break
+            except (OSError, AssertionError):
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+        localdb.stop(scratch_cluster)
+        assert ask() == 503
+        localdb.ensure_running(scratch_cluster)
+        recovered = time.monotonic() + 15
+        while ask() != 200:  # broken pooled connections are dropped one request at a time
+            assert time.monotonic() < recovered, "the service did not recover within 15 s"
+            time.sleep(0.5)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=20)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
@@ -31,6 +33,15 @@ EXAMPLE_QUERY = """# NCMEC statistics warehouse: every figure with its source.
 """
 
 
+def database_unavailable() -> JsonResponse:
+    """503 with a GraphQL-shaped body: clients retry instead of caching an error as data."""
+    response = JsonResponse(
+        {"errors": [{"message": "The database is unavailable; try again in a few seconds."}]}, status=503
+    )
+    response["Retry-After"] = "5"
+    return response
+
+
 class StatsGraphQLView(GraphQLView):
     def render_graphql_ide(self, request):
         get_token(request)  # sets the csrftoken cookie GraphiQL sends back with cookie-authenticated POSTs
@@ -44,6 +55,12 @@ class StatsGraphQLView(GraphQLView):
         return html[:start] + EXAMPLE_QUERY.replace("`", "\\`") + html[html.index("`;", start) :]
 
     def dispatch(self, request, *args, **kwargs):
+        try:
+            with connection.cursor() as cursor:  # a pooled connection may be dead after a database restart
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            connection.close()  # drop it: the next request connects afresh
+            return database_unavailable()
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
             if rejected is not None:
