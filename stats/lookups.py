@@ -58,15 +58,18 @@ class CatalogLookup:
         return lookup
 
     @classmethod
-    def cached(cls) -> CatalogLookup:
-        """The catalog, reloaded only when the data version changed (one small query per call)."""
+    def cached(cls, stamp: tuple[int, str] | None = None) -> CatalogLookup:
+        """The catalog, reloaded only when the data version changed (one small query per call).
+
+        Pass the ``DataVersion.stamp()`` already read by the caller to skip that query.
+        """
         from stats.models import DataVersion
 
-        # The counter and its timestamp: a number reused after a rolled-back write has another time.
-        version = DataVersion.objects.filter(id=1).values_list("value", "changed_at").first()
-        if _CACHE.get("version") != version:
-            _CACHE.update(version=version, lookup=cls.load())
-        return _CACHE["lookup"]
+        stamp = stamp or DataVersion.stamp()
+        found = _CACHE.get("lookup")
+        if found is None or found[0] != stamp:
+            found = _CACHE["lookup"] = (stamp, cls.load())
+        return found[1]
 
     def indicator(self, code: str) -> Indicator:
         try:

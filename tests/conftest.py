@@ -24,6 +24,14 @@ def _static_files_without_collectstatic():
     settings.WHITENOISE_USE_FINDERS = True
 
 
+@pytest.fixture(autouse=True)
+def _empty_response_cache():
+    """Each test starts without cached GraphQL answers (they are per process)."""
+    from stats.graphql.cache import responses
+
+    responses.clear()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     # tests/test_fixtures.py fails when the published data is missing; here we just load it.

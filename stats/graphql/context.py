@@ -1,4 +1,4 @@
-"""Per-request state shared by resolvers: the catalog, loaded once per request."""
+"""Per-request state shared by resolvers: the catalog of the request's data version."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from stats.lookups import CatalogLookup
 
 
 def catalog(info: Info) -> CatalogLookup:
-    """The request's catalog lookup (indicators, sources, dimensions, members, spellings).
+    """The catalog (indicators, sources, dimensions, members, spellings) at the request's data version.
 
-    Loaded on first use (4 small queries) so that members of thousands of observations are
-    resolved without a query per row.
+    Kept per process and reloaded only after a write, so members of thousands of observations
+    are resolved without a query per row, and a plain request costs no catalog query at all.
     """
     request = info.context.request
     lookup = getattr(request, "_stats_catalog", None)
     if lookup is None:
-        lookup = CatalogLookup.load()
-        request._stats_catalog = lookup
+        lookup = request._stats_catalog = CatalogLookup.cached(getattr(request, "stats_data_version", None))
     return lookup

@@ -289,3 +289,16 @@ class DataVersion(models.Model):
     @classmethod
     def current(cls) -> int:
         return cls.objects.filter(id=1).values_list("value", flat=True).first() or 0
+
+    @classmethod
+    def stamp(cls) -> tuple[int, str]:
+        """The counter and its timestamp, as caches key on them (one indexed read, no ORM).
+
+        The timestamp matters: a write rolled back after its bump frees the number for the next.
+        """
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT value, changed_at FROM stats_dataversion WHERE id = 1")
+            row = cursor.fetchone()
+        return (row[0], row[1].isoformat()) if row else (0, "")

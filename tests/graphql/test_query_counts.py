@@ -4,6 +4,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from stats.graphql.cache import responses
 from stats.models import Dimension, Indicator, Member, MemberAlias, Observation, Source, Topic
 from stats.services.observations import observations_refresh_preferred
 from tests.builders import Builder
@@ -75,6 +76,9 @@ def datasets(django_db_setup, django_db_blocker):
 
 
 def count_queries(gql, query: str) -> int:
+    """SQL queries of an uncached answer, the catalog already loaded (it is kept per data version)."""
+    gql(query)
+    responses.clear()
     with CaptureQueriesContext(connection) as ctx:
         data = gql(query)
     assert all(value for value in data.values()), data
@@ -85,3 +89,16 @@ def count_queries(gql, query: str) -> int:
 def test_query_count_does_not_grow_with_rows(name, datasets, gql):
     small, big = (count_queries(gql, QUERIES[name].replace("P", prefix)) for prefix in SIZES)
     assert big == small
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_a_repeated_read_costs_one_query(name, datasets, gql):
+    query = QUERIES[name].replace("P", "qcbig")
+    first = gql.post(query)
+    with CaptureQueriesContext(connection) as ctx:
+        again = gql.post(query)
+    assert (first["X-Cache"], again["X-Cache"]) == ("miss", "hit")
+    assert again.content == first.content
+    assert [q["sql"] for q in ctx.captured_queries] == [
+        "SELECT value, changed_at FROM stats_dataversion WHERE id = 1"
+    ]

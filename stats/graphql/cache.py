@@ -1,0 +1,108 @@
+"""Whole answers to read queries, reused until the data changes.
+
+The key is the document, the variables, the operation name, the caller's role and the data
+version (``DataVersion.stamp()``). Every write bumps that version in its own transaction (a
+database trigger, whatever the entry point), so an answer is reused only while the data it was
+built from is still the current data: no stale read, and no invalidation code to forget.
+
+One cache per server process, bounded in bytes (``GRAPHQL_CACHE_MB``), least recently used first
+out. Only successful answers (no errors) to query operations are kept; mutations never are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+
+from django.conf import settings
+from django.http import HttpRequest
+from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
+
+
+class ResponseCache:
+    """A byte-bounded LRU map from key to response body."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            body = self._entries.get(key)
+            if body is not None:
+                self._entries.move_to_end(key)
+            return body
+
+    def put(self, key: str, body: bytes) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self._size += len(body) - (len(old) if old is not None else 0)
+            self._entries[key] = body
+            while self._size > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._size -= len(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+responses = ResponseCache(settings.GRAPHQL_CACHE_MB * 1024 * 1024)
+
+
+@lru_cache(maxsize=1024)
+def is_query(document: str, operation_name: str | None) -> bool:
+    """Whether the operation the request runs is a query (not a mutation or subscription)."""
+    try:
+        parsed = parse(document)
+    except (GraphQLSyntaxError, RecursionError):
+        return False  # strawberry answers with the syntax error; nothing to cache
+    operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
+    return len(chosen) == 1 and chosen[0].operation == OperationType.QUERY
+
+
+def role(request: HttpRequest) -> str:
+    """Who is asking, as far as answers could differ: anonymous, or a user's permission groups."""
+    user = request.user
+    if not user.is_authenticated:
+        return "anonymous"
+    if user.is_superuser:
+        return "superuser"
+    return "groups:" + ",".join(sorted(user.groups.values_list("name", flat=True)))
+
+
+def key(request: HttpRequest, data_version: tuple[int, str]) -> str | None:
+    """The cache key of a read query's answer; None when the request is not a cacheable read."""
+    if not settings.GRAPHQL_CACHE_MB:
+        return None
+    if request.method == "GET":
+        params = request.GET
+        document, variables, operation_name = params.get("query"), params.get("variables"), params.get("operationName")
+    elif request.method == "POST" and request.content_type == "application/json":
+        try:
+            payload = json.loads(request.body)
+        except ValueError:
+            return None
+        if not isinstance(payload, dict):
+            return None  # batches and junk: strawberry answers them uncached
+        document, variables, operation_name = (payload.get(k) for k in ("query", "variables", "operationName"))
+    else:
+        return None
+    if not isinstance(document, str) or not (operation_name is None or isinstance(operation_name, str)):
+        return None
+    if not is_query(document, operation_name):
+        return None
+    material = json.dumps([data_version, role(request), document, variables, operation_name], sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
