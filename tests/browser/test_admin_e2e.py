@@ -88,7 +88,9 @@ def test_editor_imports_corrects_and_reverts_viewer_cannot_import(browser, live_
     csv_file = tmp_path / "states-2025.csv"
     csv_file.write_text(STATES_2025)
 
+    refused = []  # what the Content-Security-Policy blocked: must stay empty
     page = browser.new_page()
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else 0)
     log_in(page, base, "dana", "a-long-test-password-1")
     page.goto(f"{base}/admin/stats/observation/")
     page.click("a.import_link")
@@ -136,7 +138,9 @@ def test_editor_imports_corrects_and_reverts_viewer_cannot_import(browser, live_
     assert "the erratum was withdrawn" in page.text_content("table.history")
 
     viewer_page = browser.new_page()
+    viewer_page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else 0)
     log_in(viewer_page, base, "vic", "a-long-test-password-2")
     viewer_page.goto(f"{base}/admin/stats/observation/")
     assert viewer_page.locator("a.import_link").count() == 0
     assert viewer_page.goto(f"{base}/admin/stats/observation/import/").status == 403
+    assert refused == []

@@ -39,6 +39,7 @@ def read(client: Client, texas: Observation):
 def test_a_repeat_is_served_from_the_cache(client, texas):
     first, before = read(client, texas)
     again, after = read(client, texas)
+    assert after == before
     assert (first["X-Cache"], again["X-Cache"]) == ("miss", "hit")
     assert again.content == first.content
     assert again["X-Data-Version"] == first["X-Data-Version"] == str(DataVersion.current())
