@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import strawberry
@@ -16,11 +17,14 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.utils.logging import StrawberryLogger
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from stats.graphql.mutations import Mutation
 from stats.graphql.queries import Query
 from stats.printed import format_decimal
+
+logger = logging.getLogger(__name__)
 
 # Figures are exact decimals, sent as strings without the storage's trailing zeros ("2433", "21.5").
 DecimalScalar = strawberry.scalar(
@@ -53,7 +57,20 @@ def extensions() -> list:
     return found
 
 
-schema = strawberry.Schema(
+class StatsSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:
+        """Unexpected exceptions are logged with their traceback; a client's bad query is one debug line.
+
+        Otherwise anyone could fill the error log with tracebacks of misspelt codes.
+        """
+        for error in errors:
+            if _is_unexpected(error):
+                StrawberryLogger.error(error, execution_context)
+            else:
+                logger.debug("GraphQL request refused: %s", error.message)
+
+
+schema = StatsSchema(
     query=Query,
     mutation=Mutation,
     extensions=extensions(),

@@ -64,3 +64,22 @@ def test_garbage_is_a_graphql_error_not_a_500(gql):
     response = gql.post("{ this is not graphql")
     assert response.status_code in (200, 400)
     assert response.json()["errors"][0]["message"] == "Syntax Error: Expected Name, found <EOF>."
+
+
+def test_an_unexpected_exception_is_masked_for_the_client_and_logged_for_us(gql, monkeypatch, caplog):
+    def broken():
+        raise RuntimeError("connection to 10.0.0.5 refused (password=hunter2)")
+
+    monkeypatch.setattr("stats.models.DataVersion.current", broken)
+    response = gql.post("{ dataVersion }")
+    assert response.status_code == 200
+    assert response.json()["errors"][0]["message"] == "Unexpected error."
+    assert b"hunter2" not in response.content
+    logged = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(logged) == 1
+    assert "hunter2" in logged[0].getMessage() or "hunter2" in str(logged[0].exc_info)
+
+
+def test_a_bad_query_is_not_logged_as_a_server_error(gql, caplog):
+    gql.errors('{ indicator(code: "nope") { name } }')
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
