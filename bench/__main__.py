@@ -13,8 +13,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import database
+from bench import database, server
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -66,12 +64,6 @@ QUERIES = {
            JOIN stats_indicator i ON i.id = o.indicator_id WHERE o.source_id = %(source)s""",
     ),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(port: int, path: str, body: bytes | None, repeats: int) -> dict:
@@ -142,6 +134,7 @@ def main() -> None:
     parser.add_argument("--observations", type=int, default=10_000, help="synthetic warehouse size")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and a 20,000-row import")
     parser.add_argument("--output", type=Path, default=REPORT)
+    parser.add_argument("--no-load", action="store_true", help="skip the locust load runs")
     args = parser.parse_args()
     repeats = 10 if args.quick else 50
     import_rows = 20_000 if args.quick else 100_000
@@ -168,34 +161,18 @@ def main() -> None:
         ),
     }
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "2", "--no-demo-admin"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        for _ in range(120):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        rows = []
-        for name, (query, sql) in QUERIES.items():
-            body = json.dumps({"query": query}).encode()
-            uncached = http(port, "/graphql", body, repeats)
-            cached = http(port, "/graphql", body, repeats)
-            raw = baseline(sql, params, repeats)
-            rows.append((name, uncached, cached, raw))
-            print(f"{name}: p50 {uncached['p50_ms']:.1f} ms, raw {raw['p50_ms']:.1f} ms")
+    bodies = {name: json.dumps({"query": query}).encode() for name, (query, _) in QUERIES.items()}
+    with server.running(url, GRAPHQL_CACHE_MB="0") as port:  # every request executed
+        uncached = {name: http(port, "/graphql", body, repeats) for name, body in bodies.items()}
+    with server.running(url) as port:  # the response cache on, as deployed
+        cached = {name: http(port, "/graphql", body, repeats) for name, body in bodies.items()}
         static = http(port, "/static/admin/css/base.css", None, repeats)
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=30)
+    rows = []
+    for name, (_, sql) in QUERIES.items():
+        raw = baseline(sql, params, repeats)
+        rows.append((name, uncached[name], cached[name], raw))
+        took = {label: f"{result[name]['p50_ms']:.1f} ms" for label, result in (("p50", uncached), ("cached", cached))}
+        print(f"{name}: {took}, raw {raw['p50_ms']:.1f} ms")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.csv"
@@ -203,46 +180,117 @@ def main() -> None:
         service = imports.measure("service", path)
         copy = imports.measure("copy", path)
 
+    load = run_load(20 if args.quick else 60, 10 if args.quick else 20) if not args.no_load else None
+
     plans = {name: explain(sql, params) for name, (_, sql) in QUERIES.items() if "table" in name or "series" in name}
-    write_report(args, rows, static, service, copy, plans, repeats)
+    write_report(args, rows, static, service, copy, plans, repeats, load)
     print(f"wrote {args.output}")
 
 
-def targets(rows, static, service, copy) -> list[str]:
-    """Each target with its measured value, met or not."""
+def run_load(seconds: int, cached_seconds: int) -> dict:
+    """`python -m bench.load` with 50 clients: a mixed run with corrections, then a cached-query run."""
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--users", "50", "--seconds", str(seconds),
+         "--cached-seconds", str(cached_seconds)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return json.loads(output.stdout[output.stdout.index("{") :])
+
+
+def load_section(load: dict | None) -> list[str]:
+    if not load:
+        return []
+    lines = [
+        "",
+        "## Load",
+        "",
+        "`uv run python -m bench.load --users 50 --seconds 60 --cached-seconds 20`: locust (headless, FastHttpUser) "
+        "on loopback against the same server, published data in its own database. Mixed: 50 readers sending five "
+        "dashboard queries (table, series, aggregate, a 100-row page, coverage) with no pause, and one editor "
+        "correcting a figure through GraphQL every second, which invalidates the cache each time. Cached: the "
+        "same 50 clients sending only the table query.",
+        "",
+        "| run | clients | seconds | requests | failures | requests/s | p50 ms | p95 ms | p99 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in ("mixed", "cached"):
+        r = load[name]
+        lines.append(
+            f"| {name} | {r['users']} | {r['seconds']} | {r['requests']:,} | {r['failures']} | "
+            f"{r['requests_per_s']:,.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Corrections made during the mixed run: {load['corrections']}; not visible afterwards: "
+        f"{len(load['invisible_corrections'])}.",
+    ]
+    return lines
+
+
+def targets(rows, static, service, copy, load) -> list[str]:
+    """Each target of the performance issue with its measured value: met, or the gap and its reason."""
     by_name = {name: (uncached, cached, raw) for name, uncached, cached, raw in rows}
 
     def ratio(name):
         uncached, _, raw = by_name[name]
         return uncached["p50_ms"] / max(raw["p50_ms"], 0.001)
 
+    def verdict(ok: bool, why: str) -> str:
+        return "**met**" if ok else f"**not met**: {why}"
+
+    per_field = "each resolved field costs strawberry a few microseconds, paid per cell and per row"
+    overhead = "Django request handling plus GraphQL execution cost milliseconds where the SQL costs tenths"
+    subquery = "the default order by member display order is a correlated subquery per row"
+    cores = "locust and both server workers share 2 cores; Django under ASGI costs about 1 ms of CPU per request"
+    memory = (
+        "**not measured at 1,000,000 rows**; the service holds every row in memory to validate before writing, "
+        "so memory grows with the file"
+    )
     lines = []
     for name in (
         "report table (state × status)",
         "series (one state, one status)",
         "aggregate (sum over states by status)",
     ):
-        lines.append(
-            f"- {name}: {ratio(name):.0f}x the raw baseline (target ≤ 3x): {'met' if ratio(name) <= 3 else 'not met'}"
-        )
+        target = verdict(ratio(name) <= 3, overhead)
+        lines.append(f"- uncached {name}: {ratio(name):.0f}x the raw baseline (target ≤ 3x): {target}")
     big = ratio("list of 10,000 observations")
-    lines.append(f"- 10,000-observation list: {big:.0f}x (target ≤ 10x): {'met' if big <= 10 else 'not met'}")
+    lines.append(f"- uncached 10,000-observation list: {big:.0f}x (target ≤ 10x): {verdict(big <= 10, per_field)}")
     page = by_name["page of 100 observations"][0]["p50_ms"]
-    lines.append(f"- 100-row page p50: {page:.1f} ms (target ≤ 10 ms): {'met' if page <= 10 else 'not met'}")
+    lines.append(f"- uncached 100-row page p50: {page:.1f} ms (target ≤ 10 ms): {verdict(page <= 10, subquery)}")
     cached = max(by_name[n][1]["p50_ms"] for n in by_name)
     lines.append(
-        f"- cached repeat, slowest query: {cached:.1f} ms vs static file {static['p50_ms']:.1f} ms "
-        f"(target ≤ 1.5x): {'met' if cached <= 1.5 * static['p50_ms'] else 'not met: no response cache yet'}"
+        f"- cached repeat, slowest query: {cached:.2f} ms vs static file {static['p50_ms']:.2f} ms "
+        f"(target ≤ 1.5x): {verdict(cached <= 1.5 * static['p50_ms'], 'see the table')}"
+    )
+    uncached_big, cached_big, _ = by_name["list of 10,000 observations"]
+    speedup = uncached_big["p50_ms"] / cached_big["p50_ms"]
+    target = verdict(speedup >= 100, "see the table")
+    lines.append(f"- cached 10,000-observation list: {speedup:,.0f}x faster than uncached (target ≥ 100x): {target}")
+    if load:
+        rps = load["cached"]["requests_per_s"]
+        lines.append(
+            f"- cached dashboard query under load: {rps:,.0f} requests/s from locust with {load['cached']['users']} "
+            f"clients (target ≥ 1,000): {verdict(rps >= 1000, cores)}"
+        )
+    lines.append(
+        "- zero stale reads after an import, a GraphQL correction, an admin edit or a service write: "
+        "**met** (tests/graphql/test_cache.py)"
     )
     rate = service["rows"] / service["seconds"]
     lines.append(
         f"- import: {rate:,.0f} rows/s validated and atomic, {rate / (copy['rows'] / copy['seconds']):.2f} of "
-        f"COPY (target ≥ 20,000 rows/s and ≥ 0.1 of COPY): {'met' if rate >= 20_000 else 'not met'}"
+        f"COPY (target ≥ 20,000 rows/s and ≥ 0.1 of COPY): "
+        f"{verdict(rate >= 20_000, 'validation and planning run in Python, one row at a time')}"
+    )
+    lines.append(
+        f"- import peak memory: {service['peak_mb']:.0f} MB for {service['rows']:,} rows "
+        f"(target ≤ 300 MB for 1,000,000 rows): {memory}"
     )
     return lines
 
 
-def write_report(args, rows, static, service, copy, plans, repeats) -> None:
+def write_report(args, rows, static, service, copy, plans, repeats, load) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -271,12 +319,18 @@ def write_report(args, rows, static, service, copy, plans, repeats) -> None:
         "",
         "## Targets (issue: a service close to what PostgreSQL itself can do)",
         "",
-        *targets(rows, static, service, copy),
+        *targets(rows, static, service, copy, load),
+        *load_section(load),
         "",
-        "Where a target is not met, the next steps are: a response cache keyed by document, variables, role and "
-        "`dataVersion` (every write bumps it in the same transaction); compact fast paths for table, series and "
-        "large lists (JSON built by PostgreSQL instead of one resolver call per field); the catalog lookup cached "
-        "per data version instead of loaded per request; COPY-based validation for imports.",
+        "What got here: a response cache keyed by document, variables, role and the data version (every write "
+        "bumps it in its own transaction, so a cached answer is never stale); the catalog kept per data version "
+        "instead of loaded per request; one query for the data version per request, which also proves the "
+        "database is up.",
+        "",
+        "Next steps, in order of gain: compact fast paths that build tables, series and large lists as JSON in "
+        "PostgreSQL (one resolver call instead of one per field); the member display order stored on each "
+        "observation (maintained by trigger) so the default page order is an index scan; serving cache hits "
+        "before Django's ASGI handler; a streaming import that validates in batches against a temporary table.",
         "",
         "## Import",
         "",

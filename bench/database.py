@@ -8,8 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 BENCH_DB = "ncmec_bench"
 
 
-def configure() -> str:
-    """Point Django at the benchmark database (created if missing); return its URL.
+def configure(name: str = BENCH_DB, fresh: bool = False) -> str:
+    """Point Django at the benchmark database ``name`` (created if missing, or anew); return its URL.
 
     Must run before django.setup(). With DATABASE_URL set, the benchmark uses a database of the
     same name on that server; without it, the embedded server.
@@ -22,11 +22,13 @@ def configure() -> str:
 
         base = localdb.ensure_running().url
     parts = urlsplit(base)
-    url = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+    url = urlunsplit(parts._replace(path=f"/{name}"))
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
     os.environ.update(
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="ncmec.settings",

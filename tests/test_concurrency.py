@@ -4,17 +4,24 @@ These tests need several real connections that see each other's commits, so they
 committed data (transaction=True) and create everything they use.
 """
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
 
-from stats.models import Observation, Unit
+from stats.models import DataVersion, ImportRecord, Observation, Unit
 from stats.services.errors import ConflictError, ImportFailed
 from stats.services.observations import ObservationRow, observation_correct, observations_import
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_at_once(*jobs):
@@ -99,3 +106,47 @@ def test_two_imports_of_different_rows_both_land(catalog):
     )
     assert all(not isinstance(o, Exception) for o in outcomes), outcomes
     assert Observation.objects.filter(indicator__code="conc.cases").count() == 2
+
+
+def test_an_import_killed_mid_write_leaves_the_warehouse_exactly_as_before(build, tmp_path):
+    """`import_facts` in its own process, killed (SIGKILL) while it copies rows: PostgreSQL rolls it all back."""
+    build.source("kill-2025", edition=2025)
+    state = build.dimension("kill_state")
+    for order in range(40):
+        build.member(state, f"S{order:02d}", order=order)
+    codes = [build.indicator(f"kill.i{i:02d}", unit=Unit.COUNT).code for i in range(20)]
+    path = tmp_path / "big.csv"
+    with path.open("w") as handle:
+        handle.write("indicator,source,year,kill_state,value,quote\n")
+        for code in codes:
+            for year in range(1984, 2101):
+                handle.writelines(f"{code},kill-2025,{year},S{s:02d},{year + s},q\n" for s in range(40))
+    before = (Observation.objects.count(), DataVersion.stamp(), ImportRecord.objects.count())
+    settings = connection.settings_dict
+    url = f"postgresql://{settings['USER']}@/{settings['NAME']}?host={settings['HOST']}&port={settings['PORT']}"
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "k" * 50, "HTTPS": "0"}
+    child = subprocess.Popen([sys.executable, "manage.py", "import_facts", str(path)], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        with connection.cursor() as cursor:
+            while True:  # until the child's COPY is under way
+                cursor.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY stats_observation%%' "
+                               "AND state = 'active' AND pid <> pg_backend_pid()")  # fmt: skip
+                if cursor.fetchone():
+                    break
+                assert child.poll() is None, "the import ended before it was killed: make the file bigger"
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    with connection.cursor() as cursor:
+        while True:  # the server notices the lost client and rolls its transaction back
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY stats_observation%%' "
+                           "AND pid <> pg_backend_pid() AND state <> 'idle'")  # fmt: skip
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.05)
+    assert (Observation.objects.count(), DataVersion.stamp(), ImportRecord.objects.count()) == before
+    assert not Observation.objects.filter(indicator__code__startswith="kill.").exists()

@@ -166,9 +166,11 @@ class Query:
         limit = _page_size(limit)
         if offset < 0:
             raise GraphQLError("offset cannot be negative")
-        qs = filter_observations(models.Observation.objects.all(), filter, catalog(info))
+        lookup = catalog(info)
+        qs = filter_observations(models.Observation.objects.all(), filter, lookup)
         total = qs.count()
-        items = order_observations(qs.with_related().prefetch_related("restatements"), order)[offset : offset + limit]
+        items = order_observations(qs.with_related().prefetch_related("restatements"), order, lookup)
+        items = items[offset : offset + limit]
         return ObservationPage(total_count=total, offset=offset, limit=limit, items=list(items))
 
     @strawberry.field(description="A report table: one indicator and year, rows × columns, with printed totals.")

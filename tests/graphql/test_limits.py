@@ -1,5 +1,7 @@
 """Bad or abusive queries get clear GraphQL errors, never a 500 or a stack trace."""
 
+import json
+
 from django.test import override_settings
 
 
@@ -83,3 +85,44 @@ def test_an_unexpected_exception_is_masked_for_the_client_and_logged_for_us(gql,
 def test_a_bad_query_is_not_logged_as_a_server_error(gql, caplog):
     gql.errors('{ indicator(code: "nope") { name } }')
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_fragments_do_not_bypass_the_depth_limit(gql, settings):
+    """The depth limiter follows fragment spreads (the bypass fixed in strawberry 0.315.7)."""
+    depth = settings.GRAPHQL_MAX_DEPTH
+    fragments = (
+        "".join(f"fragment F{i} on Indicator {{ topic {{ indicators {{ ...F{i + 1} }} }} }} " for i in range(depth))
+        + f"fragment F{depth} on Indicator {{ code }}"
+    )
+    errors = gql.errors("{ topics { indicators { ...F0 } } } " + fragments)
+    assert "exceeds maximum operation depth" in errors[0]
+
+
+def test_fragments_do_not_bypass_the_alias_limit(gql):
+    aliases = " ".join(f"a{i}: code" for i in range(20))
+    query = "{ indicators { ...A ...B } } fragment A on Indicator { " + aliases + " } "
+    query += "fragment B on Indicator { " + aliases.replace("a", "b") + " }"
+    assert "aliases found" in gql.errors(query)[0]
+
+
+def test_fragment_cycles_are_refused(gql):
+    query = "{ topics { ...A } } fragment A on Topic { indicators { topic { ...B } } } fragment B on Topic { ...A }"
+    response = gql.post(query)
+    assert response.status_code in (200, 400)
+    assert any("Cannot spread fragment" in e["message"] for e in response.json()["errors"])
+
+
+def test_batched_operations_are_refused(gql):
+    response = gql.client.post(
+        "/graphql", json.dumps([{"query": "{ dataVersion }"}] * 100), content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "Batching is not enabled" in response.content.decode()
+
+
+def test_no_field_suggestions_leak_the_schema_when_debug_is_off(gql):
+    from django.conf import settings
+
+    assert settings.DEBUG is False
+    errors = gql.errors('{ indicatr(code: "x") { name } }')
+    assert errors == ["Cannot query field 'indicatr' on type 'Query'."]
