@@ -106,3 +106,43 @@ def test_anonymous_users_are_sent_to_the_login_page(client, db):
     response = client.get("/admin/stats/observation/import/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def write_urls() -> list[tuple[str, dict]]:
+    """Every admin URL that writes: add, change and delete of each registered model, import, revert."""
+    from django.contrib import admin
+
+    urls = []
+    for model in admin.site._registry:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}"
+        obj = model.objects.order_by("pk").first()
+        urls.append((f"{base}/add/", {}))
+        if obj is not None:
+            urls += [(f"{base}/{obj.pk}/change/", {}), (f"{base}/{obj.pk}/delete/", {"post": "yes"})]
+    obs = Observation.objects.order_by("pk").first()
+    urls += [("/admin/stats/observation/import/", {"shape": "long"}), (f"/admin/stats/observation/{obs.pk}/revert/1/",
+             {"reason": "x"})]  # fmt: skip
+    return urls
+
+
+def everything() -> tuple:
+    from stats.models import DataVersion
+
+    return DataVersion.stamp(), User.objects.count(), Group.objects.count(), User.objects.filter(is_staff=True).count()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "viewer"])
+def test_no_admin_write_url_changes_anything_for_anonymous_users_or_viewers(client, db, who):
+    if who == "viewer":
+        viewer = User.objects.create_user("viewer", password="pw-for-tests-only", is_staff=True)
+        viewer.groups.add(Group.objects.get(name="Viewer"))
+        client.force_login(viewer)
+    before = everything()
+    for url, data in write_urls():
+        response = client.post(url, data)
+        if who == "anonymous":
+            assert response.status_code == 302, url
+            assert "/admin/login/" in response["Location"], url
+        else:
+            assert response.status_code == 403, url
+    assert everything() == before

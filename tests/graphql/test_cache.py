@@ -126,3 +126,11 @@ def test_each_role_has_its_own_answers(client, editor, texas):
 def test_the_cache_can_be_turned_off(client, texas):
     read(client, texas)
     assert "X-Cache" not in read(client, texas)[0]
+
+
+def test_reads_over_get_are_cached_too(client, db):
+    url = "/graphql?query=" + "{ dataVersion }".replace(" ", "%20")
+    first = client.get(url, HTTP_ACCEPT="application/json")
+    again = client.get(url, HTTP_ACCEPT="application/json")
+    assert (first["X-Cache"], again["X-Cache"]) == ("miss", "hit")
+    assert again.json() == first.json() == {"data": {"dataVersion": DataVersion.current()}}
