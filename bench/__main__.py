@@ -240,7 +240,10 @@ def targets(rows, static, service, copy, load) -> list[str]:
 
     per_field = "each resolved field costs strawberry a few microseconds, paid per cell and per row"
     overhead = "Django request handling plus GraphQL execution cost milliseconds where the SQL costs tenths"
-    subquery = "the default order by member display order is a correlated subquery per row"
+    subquery = (
+        "the default order computes each row's member display ranks before sorting, "
+        "then GraphQL resolves some 700 fields"
+    )
     cores = "locust and both server workers share 2 cores; Django under ASGI costs about 1 ms of CPU per request"
     memory = (
         "**not measured at 1,000,000 rows**; the service holds every row in memory to validate before writing, "
