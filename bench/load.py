@@ -40,13 +40,14 @@ DASHBOARD = [
 SEEN = '{ observations(filter: {indicators: ["%s"], allSources: true}, limit: 10000) { items { id correctedValue } } }'
 
 
-def locust(port: int, users: int, seconds: int, queries: list[str], workdir: Path, editor: bool) -> dict:
-    """One headless locust run; the aggregated figures of its stats CSV."""
+def locust(port: int, users: int, seconds: int, queries: list[str], workdir: Path, corrects: list[int]) -> dict:
+    """One headless locust run (with an editor correcting ``corrects`` if any); its aggregated figures."""
     queries_file = workdir / "queries.json"
     queries_file.write_text(json.dumps(queries))
     env = {**os.environ, "LOAD_QUERIES": str(queries_file), "LOAD_CORRECTIONS": str(workdir / "corrections.txt")}
+    editor = bool(corrects)
     if editor:
-        env.update(LOAD_EDITOR=EDITOR, LOAD_PASSWORD=PASSWORD, LOAD_OBSERVATIONS=os.environ["LOAD_OBSERVATIONS"])
+        env.update(LOAD_EDITOR=EDITOR, LOAD_PASSWORD=PASSWORD, LOAD_OBSERVATIONS=",".join(map(str, corrects)))
     prefix = workdir / f"stats-{seconds}"
     subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
@@ -75,23 +76,23 @@ def locust(port: int, users: int, seconds: int, queries: list[str], workdir: Pat
 def invisible_corrections(port: int, workdir: Path) -> tuple[int, list[str]]:
     """Each observation's last applied correction against what GraphQL now answers."""
     log = workdir / "corrections.txt"
-    last = dict(line.split() for line in log.read_text().splitlines()) if log.exists() else {}
+    applied = log.read_text().splitlines() if log.exists() else []
+    last = dict(line.split() for line in applied)
     body = json.dumps({"query": SEEN % INDICATOR}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, {"Content-Type": "application/json"})
     answered = {
         i["id"]: i["correctedValue"]
         for i in json.load(urllib.request.urlopen(request))["data"]["observations"]["items"]
     }
-    count = len(log.read_text().splitlines()) if log.exists() else 0
-    return count, [
+    return len(applied), [
         f"observation {i}: corrected to {v}, GraphQL shows {answered.get(i)}"
         for i, v in last.items()
         if answered.get(i) != v
     ]
 
 
-def prepare() -> str:
-    """A database with the published data and an editor; sets LOAD_OBSERVATIONS. Returns its URL."""
+def prepare() -> tuple[str, list[int]]:
+    """A database with the published data and an editor: its URL and the observations to correct."""
     url = database.configure("ncmec_load", fresh=True)
     import django
 
@@ -105,8 +106,7 @@ def prepare() -> str:
     call_command("load_reports", verbosity=0)
     User.objects.create_user(EDITOR, password=PASSWORD, is_staff=True).groups.add(Group.objects.get(name="Data editor"))
     ids = Observation.objects.filter(indicator__code=INDICATOR).order_by("id").values_list("id", flat=True)[:20]
-    os.environ["LOAD_OBSERVATIONS"] = ",".join(map(str, ids))
-    return url
+    return url, list(ids)
 
 
 def main() -> None:
@@ -117,13 +117,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     args = parser.parse_args()
 
-    url = prepare()
+    url, corrects = prepare()
     with tempfile.TemporaryDirectory() as tmp, server.running(url, workers=args.workers) as port:
         workdir = Path(tmp)
-        result = {"mixed": locust(port, args.users, args.seconds, DASHBOARD, workdir, editor=True)}
+        result = {"mixed": locust(port, args.users, args.seconds, DASHBOARD, workdir, corrects)}
         result["corrections"], result["invisible_corrections"] = invisible_corrections(port, workdir)
         if args.cached_seconds:
-            result["cached"] = locust(port, args.users, args.cached_seconds, DASHBOARD[:1], workdir, editor=False)
+            result["cached"] = locust(port, args.users, args.cached_seconds, DASHBOARD[:1], workdir, corrects=[])
     print(json.dumps(result, indent=2))
     runs = [result["mixed"], *([result["cached"]] if "cached" in result else [])]
     ok = all(r["failures"] == 0 and r["requests"] > 0 for r in runs)

@@ -69,7 +69,7 @@ class Editor(FastHttpUser):
                   "csrfmiddlewaretoken": token, "next": "/admin/"},
             name="log in",
         )  # fmt: skip
-        self.csrf = self.client.cookiejar._cookies["127.0.0.1"]["/"]["csrftoken"].value
+        self.csrf = next(c.value for c in self.client.cookiejar if c.name == "csrftoken")  # rotated at login
         self.ids = [int(i) for i in os.environ["LOAD_OBSERVATIONS"].split(",")]
 
     @task

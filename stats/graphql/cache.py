@@ -54,9 +54,6 @@ class ResponseCache:
             self._entries.clear()
             self._size = 0
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 responses = ResponseCache(settings.GRAPHQL_CACHE_MB * 1024 * 1024)
 

@@ -1,10 +1,11 @@
-"""Per-request state shared by resolvers: the catalog of the request's data version."""
+"""Per-request state shared by resolvers: the data version the view read, and its catalog."""
 
 from __future__ import annotations
 
 from strawberry.types import Info
 
 from stats.lookups import CatalogLookup
+from stats.models import DataVersion
 
 
 def catalog(info: Info) -> CatalogLookup:
@@ -16,5 +17,13 @@ def catalog(info: Info) -> CatalogLookup:
     request = info.context.request
     lookup = getattr(request, "_stats_catalog", None)
     if lookup is None:
-        lookup = request._stats_catalog = CatalogLookup.cached(getattr(request, "stats_data_version", None))
+        lookup = request._stats_catalog = CatalogLookup.cached(data_version(info))
     return lookup
+
+
+def data_version(info: Info) -> tuple[int, str]:
+    """The data version stamp the view read for this request (read here when called without the view).
+
+    The same value as the X-Data-Version header and the cache key, and no second query.
+    """
+    return getattr(info.context.request, "stats_data_version", None) or DataVersion.stamp()

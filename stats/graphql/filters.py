@@ -120,11 +120,8 @@ def member_order(lookup: CatalogLookup) -> RawSQL:
     The ranks come from the cached catalog as one array parameter, so ordering thousands of rows
     costs an array lookup per member instead of a subquery on stats_member per row.
     """
-    ranked = sorted(lookup.members_by_id.values(), key=lambda m: (m.dimension.order, m.dimension.code, m.order, m.id))
-    ranks = [0] * max(lookup.members_by_id, default=0)
-    for rank, member in enumerate(ranked):
-        ranks[member.id - 1] = rank  # PostgreSQL arrays start at 1
-    return RawSQL("ARRAY(SELECT (%s::int[])[m] FROM unnest(stats_observation.member_ids) m ORDER BY 1)", [ranks])
+    sql = "ARRAY(SELECT (%s::int[])[m] FROM unnest(stats_observation.member_ids) m ORDER BY 1)"
+    return RawSQL(sql, [lookup.member_ranks])
 
 
 def order_observations(qs: QuerySet, order: list[ObservationOrder] | None, lookup: CatalogLookup) -> QuerySet:

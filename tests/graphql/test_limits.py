@@ -69,10 +69,10 @@ def test_garbage_is_a_graphql_error_not_a_500(gql):
 
 
 def test_an_unexpected_exception_is_masked_for_the_client_and_logged_for_us(gql, monkeypatch, caplog):
-    def broken():
+    def broken(info):
         raise RuntimeError("connection to 10.0.0.5 refused (password=hunter2)")
 
-    monkeypatch.setattr("stats.models.DataVersion.current", broken)
+    monkeypatch.setattr("stats.graphql.queries.data_version", broken)
     response = gql.post("{ dataVersion }")
     assert response.status_code == 200
     assert response.json()["errors"][0]["message"] == "Unexpected error."
