@@ -1,8 +1,16 @@
-"""ASGI entry point: what `manage.py serve` runs under uvicorn."""
+"""ASGI entry point: what `manage.py serve` runs under uvicorn.
+
+Django's handler behind the response cache's fast path (stats.graphql.fastpath), which answers
+repeated anonymous read queries without entering Django.
+"""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ncmec.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from stats.graphql.fastpath import CachedReads  # noqa: E402  (needs the apps loaded)
+
+application = CachedReads(django_application)

@@ -21,33 +21,42 @@ from django.conf import settings
 from django.http import HttpRequest
 from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
 
+Entry = bytes | tuple[list[tuple[bytes, bytes]], bytes]  # a body, or (headers, body) of a whole response
+
+
+def size(entry: Entry) -> int:
+    if isinstance(entry, bytes):
+        return len(entry)
+    headers, body = entry
+    return len(body) + sum(len(k) + len(v) for k, v in headers)
+
 
 class ResponseCache:
-    """A byte-bounded LRU map from key to response body."""
+    """A byte-bounded LRU map from key to response body (or whole response)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> Entry | None:
         with self._lock:
             body = self._entries.get(key)
             if body is not None:
                 self._entries.move_to_end(key)
             return body
 
-    def put(self, key: str, body: bytes) -> None:
-        if len(body) > self.max_bytes:
+    def put(self, key: str, entry: Entry) -> None:
+        if size(entry) > self.max_bytes:
             return
         with self._lock:
             old = self._entries.pop(key, None)
-            self._size += len(body) - (len(old) if old is not None else 0)
-            self._entries[key] = body
+            self._size += size(entry) - (size(old) if old is not None else 0)
+            self._entries[key] = entry
             while self._size > self.max_bytes:
                 _, evicted = self._entries.popitem(last=False)
-                self._size -= len(evicted)
+                self._size -= size(evicted)
 
     def clear(self) -> None:
         with self._lock:

@@ -74,10 +74,11 @@ class StatsGraphQLView(GraphQLView):
         return super().process_result(request, result)
 
     def dispatch(self, request, *args, **kwargs):
+        scope = getattr(request, "scope", {})  # ASGI: what stats.graphql.fastpath put there
         try:
             # The data version keys the caches; reading it also proves the database is there
             # (a pooled connection may be dead after a database restart).
-            request.stats_data_version = DataVersion.stamp()
+            request.stats_data_version = scope.get("stats.data_version") or DataVersion.stamp()
         except DatabaseError:
             connection.close()  # drop it: the next request connects afresh
             return database_unavailable()
@@ -88,12 +89,17 @@ class StatsGraphQLView(GraphQLView):
         else:
             request.user = AnonymousUser()
         key = cache.key(request, request.stats_data_version)
-        body = cache.responses.get(key) if key else None
+        # In front of Django, the fast path keeps anonymous answers whole (headers too): only say whether.
+        verdict = scope.get("stats.response_cache")
+        body = cache.responses.get(key) if key and verdict is None else None
         if body is not None:
             response = HttpResponse(body, content_type="application/json")
         else:
             response = super().dispatch(request, *args, **kwargs)
-            if key and response.status_code == 200 and getattr(request, "stats_cacheable", False):
+            reusable = key and response.status_code == 200 and getattr(request, "stats_cacheable", False)
+            if reusable and verdict is not None:
+                verdict["cacheable"] = True
+            elif reusable:
                 cache.responses.put(key, response.content)
         response["X-Data-Version"] = str(request.stats_data_version[0])
         if key:

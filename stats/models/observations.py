@@ -270,6 +270,9 @@ class Restatement(models.Model):
         return f"{self.value_text} — {self.quote[:60]}"
 
 
+DATA_VERSION_SQL = "SELECT value, changed_at FROM stats_dataversion WHERE id = 1"
+
+
 class DataVersion(models.Model):
     """A single counter that every write to the warehouse increases (caches key on it).
 
@@ -299,6 +302,6 @@ class DataVersion(models.Model):
         from django.db import connection
 
         with connection.cursor() as cursor:
-            cursor.execute("SELECT value, changed_at FROM stats_dataversion WHERE id = 1")
+            cursor.execute(DATA_VERSION_SQL)
             row = cursor.fetchone()
         return (row[0], row[1].isoformat()) if row else (0, "")
