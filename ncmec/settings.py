@@ -224,6 +224,8 @@ GRAPHQL_MAX_TOKENS = int(os.environ.get("GRAPHQL_MAX_TOKENS", "2000"))
 GRAPHQL_MAX_PAGE_SIZE = int(os.environ.get("GRAPHQL_MAX_PAGE_SIZE", "10000"))
 # Whole responses of read queries, per process, keyed by data version (0 turns the cache off).
 GRAPHQL_CACHE_MB = int(os.environ.get("GRAPHQL_CACHE_MB", "64"))
+# Documents answered cleanly once run again without strawberry's per-field cost (stats/graphql/compiled.py).
+GRAPHQL_COMPILED = env_bool("GRAPHQL_COMPILED", True)
 
 LOGGING = {
     "version": 1,

@@ -169,9 +169,8 @@ class Query:
         lookup = catalog(info)
         qs = filter_observations(models.Observation.objects.all(), filter, lookup)
         total = qs.count()
-        items = order_observations(qs.with_related().prefetch_related("restatements"), order, lookup)
-        items = items[offset : offset + limit]
-        return ObservationPage(total_count=total, offset=offset, limit=limit, items=list(items))
+        items = order_observations(qs.defer("created_at", "updated_at"), order, lookup)[offset : offset + limit]
+        return ObservationPage(total_count=total, offset=offset, limit=limit, items=lookup.attach(list(items)))
 
     @strawberry.field(description="A report table: one indicator and year, rows × columns, with printed totals.")
     def table(

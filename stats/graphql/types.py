@@ -80,9 +80,10 @@ class Source:
     document: str = strawberry_django.field(description="File name of the text extraction it was read from.")
     format: str = strawberry_django.field(description="Original format: PDF, web page.")
     note: str = strawberry_django.field(description="What a reader should know about this document.")
-    observations: list[Observation] = strawberry_django.field(
-        description="Every figure this document prints (one per fact; restatements are nested)."
-    )
+
+    @strawberry_django.field(description="Every figure this document prints (one per fact; restatements are nested).")
+    def observations(self, info: Info) -> list[Observation]:
+        return catalog(info).attach(list(self.observations.defer("created_at", "updated_at")))
 
 
 @strawberry_django.type(models.Dimension, description=summary(models.Dimension))
@@ -208,8 +209,7 @@ class Observation:
         description="The breakdown: one member per dimension (empty for a grand total).", only=["member_ids"]
     )
     def members(self, info: Info) -> list[Member]:
-        members = catalog(info).members(self.member_ids)
-        return sorted(members, key=lambda m: (m.dimension.order, m.dimension.code))
+        return catalog(info).breakdown(self.member_ids)
 
     @strawberry_django.field(description="Every recorded change of this figure, oldest first (who, when, why).")
     def history(self) -> list[HistoryEvent]:
