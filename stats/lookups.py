@@ -119,19 +119,24 @@ class CatalogLookup:
     def _by_id(self) -> tuple[dict[int, Indicator], dict[int, Source]]:
         return {i.id: i for i in self.indicators.values()}, {s.id: s for s in self.sources.values()}
 
-    def attach(self, observations: list[Observation]) -> list[Observation]:
+    def source_by_id(self, source_id: int) -> Source:
+        return self._by_id[1][source_id]
+
+    def attach(self, observations: list[Observation], restatements: bool = True) -> list[Observation]:
         """Give each observation its indicator (with topic) and source from the catalog, and its
         restatements in one query: a page of 10,000 rows then builds no other model per row."""
         indicators, sources = self._by_id
         cache_indicator = Observation.indicator.field.set_cached_value
         cache_source = Observation.source.field.set_cached_value
-        restatements: dict[int, list[Restatement]] = {o.id: [] for o in observations}
-        for restatement in Restatement.objects.filter(observation_id__in=list(restatements)):
-            restatements[restatement.observation_id].append(restatement)
         for obs in observations:
             cache_indicator(obs, indicators[obs.indicator_id])
             cache_source(obs, sources[obs.source_id])
-            obs._prefetched_objects_cache = {"restatements": restatements[obs.id]}
+        if restatements:
+            found: dict[int, list[Restatement]] = {o.id: [] for o in observations}
+            for restatement in Restatement.objects.filter(observation_id__in=list(found)):
+                found[restatement.observation_id].append(restatement)
+            for obs in observations:
+                obs._prefetched_objects_cache = {"restatements": found[obs.id]}
         return observations
 
     @cached_property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 import strawberry_django
@@ -97,7 +98,11 @@ class CoverageEntry:
     observations: int = strawberry.field(description="How many observations (preferred source).")
 
 
-def _cell(obs: models.Observation | None) -> TableCell | None:
+CELL_FIELDS = ("id", "value", "value_text", "qualifier", "flag", "corrected_value", "member_ids", "table", "source_id")
+
+
+def _cell(obs: Any) -> TableCell | None:
+    """A table cell from an observation (or a row of its CELL_FIELDS)."""
     if obs is None:
         return None
     return TableCell(
@@ -193,8 +198,8 @@ class Query:
         qs = models.Observation.objects.filter(indicator=ind, year=year, period=models.Period.ANNUAL)
         qs = qs.filter(source=resolve(lambda: lookup.source(source))) if source else qs.preferred()
         qs = qs.filter(dimension_ids__in=[sorted(s + list(fixed_dims)) for s in shapes]).with_members(fixed)
-        cells: dict[tuple, models.Observation] = {}
-        for obs in qs.select_related("source"):
+        cells: dict[tuple, Any] = {}
+        for obs in qs.values_list(*CELL_FIELDS, named=True):  # tuples: no model instance per cell
             ids = [i for i in obs.member_ids if i not in fixed]
             key = (
                 next((i for i in ids if lookup.members_by_id[i].dimension_id == row_dim.id), None),
@@ -233,7 +238,7 @@ class Query:
             rows_out = [row(r) for r in row_ids]
             total_row = row(None) if any(r is None for r, _ in cells) else None
         titles = sorted({o.table for o in cells.values() if o.table})
-        sources = {o.source_id: o.source for o in cells.values()}
+        sources = {o.source_id: lookup.source_by_id(o.source_id) for o in cells.values()}
         return Table(
             indicator=ind,
             year=year,
@@ -265,9 +270,9 @@ class Query:
         qs = qs.annotate(
             effective=effective,
             previous=Window(Lag(effective), order_by=[F("year").asc(), F("id").asc()]),
-        ).select_related("source", "indicator")
+        ).defer("created_at", "updated_at")
         points = []
-        for obs in qs.order_by("year", "id"):
+        for obs in lookup.attach(list(qs.order_by("year", "id")), restatements=False):
             change = obs.effective - obs.previous if obs.effective is not None and obs.previous is not None else None
             pct = (
                 (change * 100 / obs.previous).quantize(Decimal("0.01")) if change is not None and obs.previous else None
