@@ -9,8 +9,9 @@ from typing import Any
 import strawberry
 import strawberry_django
 from django.conf import settings
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
-from django.db.models import Count, F, Window
+from django.db.models import Count, F, Q, Window
 from django.db.models.functions import Coalesce, Lag
 from graphql import GraphQLError
 from strawberry.types import Info
@@ -326,14 +327,18 @@ class Query:
         )
         if years:
             qs = qs.filter(year__in=years)
-        kinds = set(qs.values_list("period", flat=True).distinct())
-        if kinds - {models.Period.ANNUAL}:
+        # One query for both refusals: periods that are not annual, and approximate figures.
+        approximate = Q(value__isnull=False) & ~Q(qualifier=models.Qualifier.EXACT)
+        checks = qs.aggregate(
+            kinds=ArrayAgg("period", distinct=True, filter=~Q(period=models.Period.ANNUAL), default=[]),
+            approximate=Count("id", filter=approximate),
+        )
+        if checks["kinds"]:
             raise GraphQLError(
-                f"{indicator} has {', '.join(sorted(kinds - {'annual'}))} figures: running totals cannot be added up"
+                f"{indicator} has {', '.join(sorted(checks['kinds']))} figures: running totals cannot be added up"
             )
-        approximate = qs.exclude(qualifier=models.Qualifier.EXACT).filter(value__isnull=False)
-        if approximate.exists():
-            example = approximate.first()
+        if checks["approximate"]:
+            example = qs.filter(approximate).first()
             raise GraphQLError(
                 f"{indicator} mixes approximate figures with exact ones "
                 f'(e.g. "{example.get_qualifier_display()}" {example.value_text} in {example.year}): '
