@@ -54,7 +54,7 @@ class ValueTextError(ValueError):
     """The printed text is not a figure we can read."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedValue:
     value: Decimal
     is_percent: bool = False

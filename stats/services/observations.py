@@ -188,9 +188,11 @@ class _Validator:
         self._sources: dict = {}
         self._members: dict = {}  # the row's (dimension, text) pairs -> (sorted member ids, errors)
         self._figures: dict = {}  # printed text -> (collapsed text, formula?, parsed figure, parse error)
-        self._figures_max = 200_000  # distinct figures remembered; past that they are parsed again
+        # Distinct figures remembered (most are distinct in a large file: parsing them again is cheap,
+        # holding them all is not); member spellings and codes are few and always remembered.
+        self._figures_max = 10_000
         self._texts: dict = {}  # quote/table text -> collapsed
-        self._texts_max = 200_000
+        self._texts_max = 10_000
 
     def _indicator(self, code):
         try:
@@ -229,11 +231,12 @@ class _Validator:
             return found
 
     def _figure(self, text: str):
-        try:
-            return self._figures[text]
-        except KeyError:
-            pass
+        found = self._figures.get(text)
+        if found is not None:
+            return found
         value_text = collapse_whitespace(text)
+        if value_text == text:
+            value_text = text  # keep the row's own string, no copy
         formula = value_text.startswith(("=", "@")) or (
             value_text[:1] in "+-" and len(value_text) > 1 and not value_text[1].isdigit()
         )
@@ -307,7 +310,7 @@ class _Validator:
             fail("flag", f"unknown flag '{flag}' (expected one of {_FLAG_LIST})")
 
         text = row.value_text or ""
-        value_text, formula, parsed, parse_error = self._figures.get(text) or self._figure(text)
+        value_text, formula, parsed, parse_error = self._figure(text)
         value = row.value
         if formula:
             fail("value", f"'{value_text}' looks like a spreadsheet formula, not a printed figure")
@@ -440,25 +443,28 @@ def _restatement_values(rows: list[ValidRow]) -> list[dict]:
     return [{k: r.values[i] for k, i in zip(RESTATEMENT_FIELDS, _RESTATEMENT_INDEX, strict=True)} for r in rows]
 
 
-def _existing(keys) -> dict[tuple, tuple]:
-    """The stored observations with these fact keys: key -> (id, *COMPARED_FIELDS), one query, no models."""
-    wanted = keys if isinstance(keys, set | dict) else set(keys)
-    if not wanted:
+def _stored(indicator_ids, source_ids, years, wanted=None) -> dict[tuple, tuple]:
+    """Stored observations of these indicators, sources and years: fact key -> (id, *COMPARED_FIELDS).
+
+    One values query, no model instances; with ``wanted`` only those fact keys.
+    """
+    if not (indicator_ids and source_ids and years):
         return {}
-    indicator_ids, source_ids, years = set(), set(), set()
-    for k in wanted:
-        indicator_ids.add(k[0])
-        source_ids.add(k[1])
-        years.add(k[2])
     qs = Observation.objects.filter(
         indicator_id__in=indicator_ids, source_id__in=source_ids, year__in=years
     ).values_list("indicator_id", "source_id", "year", "period", "since", "member_ids", "id", *COMPARED_FIELDS)
     found = {}
     for r in qs.iterator(chunk_size=10_000):
         key = (r[0], r[1], r[2], r[3], r[4], tuple(r[5]))
-        if key in wanted:
+        if wanted is None or key in wanted:
             found[key] = r[6:]
     return found
+
+
+def _existing(keys) -> dict[tuple, tuple]:
+    """The stored observations with these fact keys: key -> (id, *COMPARED_FIELDS)."""
+    wanted = keys if isinstance(keys, set | dict) else set(keys)
+    return _stored({k[0] for k in wanted}, {k[1] for k in wanted}, {k[2] for k in wanted}, wanted)
 
 
 def _existing_restatements(keys) -> dict[int, list[dict]]:
@@ -608,7 +614,13 @@ def _plan(primaries: list[ValidRow], restated: dict, allow_changes: bool, result
     plan = _Plan(result)
     result.valid_rows = primaries
     plan.to_create = result.new_rows
-    existing = _existing({row.key for row in primaries})
+    indicator_ids, source_ids, years = set(), set(), set()
+    for row in primaries:
+        indicator_ids.add(row.indicator_id)
+        source_ids.add(row.source_id)
+        years.add(row.values[0])
+    # Keyed by what is stored (none for a new file), not by every imported row.
+    existing = _stored(indicator_ids, source_ids, years)
     current = _existing_restatements(existing) if existing else {}
     for row in primaries:
         key = row.key
