@@ -227,3 +227,34 @@ def test_a_row_the_database_refuses_aborts_the_whole_import(cube, monkeypatch):
     with pytest.raises(ImportFailed, match=r"the database refused the import: value -5.* does not fit the unit count"):
         observations_import(rows=[row(members={"test_state": "NV"}), row(value_text="-5")])
     assert Observation.objects.count() == before
+
+
+def test_reimporting_printings_with_restatements_is_unchanged_and_a_new_printing_is_a_change(cube):
+    printings = [
+        row(value_text="29,000", qualifier="more_than", quote="more than 29,000 children"),
+        row(value_text="29,568", quote="Total | 29,568", from_table=True),
+    ]
+    observations_import(rows=printings, merge_restatements=True)
+    again = observations_import(rows=printings, merge_restatements=True)
+    assert (again.new, again.changed, again.unchanged, again.restatements) == (0, 0, 1, 1)
+    extra = [*printings, row(value_text="nearly 30,000", value=Decimal("30000"), qualifier="nearly", quote="q2")]
+    with pytest.raises(ImportFailed, match=r"conflicts with existing observation #\d+ \(restatements\)"):
+        observations_import(rows=extra, merge_restatements=True)
+    changed = observations_import(rows=extra, merge_restatements=True, reason="a third printing")
+    assert (changed.new, changed.changed, changed.restatements) == (0, 1, 2)
+    obs = Observation.objects.get(indicator=cube["count"])
+    assert sorted(obs.restatements.values_list("value_text", flat=True)) == ["29,000", "nearly 30,000"]
+    assert obs.version == 2
+
+
+def test_an_update_writes_every_changed_field_and_rows_may_come_from_a_generator(cube):
+    observations_import(rows=[row(members={"test_state": "NV"}, value_text="12")])
+    result = observations_import(
+        rows=(r for r in [row(members={"test_state": "NV"}, value_text="13", note=" checked ", row=2)]),
+        reason="revised",
+    )
+    assert (result.rows, result.changed) == (1, 1)
+    assert result.valid_rows[0].fields["note"] == "checked"
+    assert result.changes[0].before["note"] == ""
+    obs = Observation.objects.get(indicator=cube["count"])
+    assert (obs.value, obs.note, obs.version) == (13, "checked", 2)

@@ -8,7 +8,6 @@ anything is written; the write itself runs in one transaction, serialized with o
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -61,7 +60,7 @@ COMPARED_FIELDS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class ObservationRow:
     """One observation as an import delivers it: natural keys and printed text, never ids."""
 
@@ -85,26 +84,56 @@ class ObservationRow:
     from_table: bool = False
 
 
-@dataclass
-class ValidRow:
-    """A row resolved against the catalog, ready to write."""
+# The values of a ValidRow, in this order (the first three are part of the fact's key).
+FIELD_NAMES = ("year", "period", "since", "as_of", "value", "value_text", "qualifier", "quote", "table", "flag",
+               "note", "corrected_value", "correction_reason")  # fmt: skip
+_FIELD_INDEX = {name: i for i, name in enumerate(FIELD_NAMES)}
+_COMPARED_INDEX = tuple(_FIELD_INDEX[name] for name in COMPARED_FIELDS)
+RESTATEMENT_FIELDS = ("value", "value_text", "qualifier", "quote", "flag", "note")
+_RESTATEMENT_INDEX = tuple(_FIELD_INDEX[name] for name in RESTATEMENT_FIELDS)
+_VALUE, _QUALIFIER = _FIELD_INDEX["value"], _FIELD_INDEX["qualifier"]
 
-    source_row: ObservationRow
-    indicator_id: int
-    source_id: int
-    member_ids: tuple[int, ...]
-    fields: dict[str, Any]
+
+class ValidRow:
+    """A row resolved against the catalog, ready to write.
+
+    One per imported row, so kept small: the field values are a tuple in ``FIELD_NAMES`` order and
+    ``fields`` builds the dict on demand.
+    """
+
+    __slots__ = ("indicator_id", "member_ids", "source_id", "source_row", "values")
+
+    def __init__(self, source_row: ObservationRow, indicator_id: int, source_id: int,
+                 member_ids: tuple[int, ...], fields: dict[str, Any] | tuple) -> None:  # fmt: skip
+        self.source_row = source_row
+        self.indicator_id = indicator_id
+        self.source_id = source_id
+        self.member_ids = member_ids
+        self.values = tuple(fields[name] for name in FIELD_NAMES) if isinstance(fields, dict) else tuple(fields)
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return dict(zip(FIELD_NAMES, self.values, strict=True))
 
     @property
     def key(self) -> tuple:
-        f = self.fields
+        v = self.values
+        return (self.indicator_id, self.source_id, v[0], v[1], v[2], self.member_ids)
+
+    def _astuple(self) -> tuple:
+        return (self.source_row, self.indicator_id, self.source_id, self.member_ids, self.values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ValidRow):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    __hash__ = None  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
         return (
-            self.indicator_id,
-            self.source_id,
-            f["year"],
-            f["period"],
-            f["since"],
-            self.member_ids,
+            f"ValidRow(source_row={self.source_row!r}, indicator_id={self.indicator_id!r}, "
+            f"source_id={self.source_id!r}, member_ids={self.member_ids!r}, fields={self.fields!r})"
         )
 
 
@@ -130,124 +159,231 @@ class ImportResult:
     dry_run: bool = False
 
 
-def _validate_row(row: ObservationRow, lookup: CatalogLookup) -> tuple[ValidRow | None, list[RowError]]:
-    errors: list[RowError] = []
+_PERIODS = frozenset(Period.values)
+_QUALIFIERS = frozenset(Qualifier.values)
+_FLAGS = frozenset(Flag.values)
+_PERIOD_LIST = ", ".join(Period.values)
+_QUALIFIER_LIST = ", ".join(Qualifier.values)
+_FLAG_LIST = ", ".join(Flag.values)
+# Enum members bound once: reading them off the class on every row is a Python-level descriptor call.
+_CUMULATIVE = Period.CUMULATIVE
+_EXACT, _PLUS, _LESS_THAN = Qualifier.EXACT, Qualifier.PLUS, Qualifier.LESS_THAN
+_MISSING_VALUE, _UNIT_MISMATCH = Flag.MISSING_VALUE, Flag.UNIT_MISMATCH
+_COUNT, _PERCENT, _PERCENT_CHANGE = Unit.COUNT, Unit.PERCENT, Unit.PERCENT_CHANGE
+_ONE_IN_N_UNIT, _MULTIPLE = Unit.ONE_IN_N, Unit.MULTIPLE
+_PERCENT_UNITS = (_PERCENT, _PERCENT_CHANGE)
 
-    def fail(column: str | None, message: str) -> None:
-        errors.append(RowError(row.row, column, message))
 
-    indicator = source = None
-    try:
-        indicator = lookup.indicator(row.indicator)
-    except LookupFailed as exc:
-        fail("indicator", str(exc))
-    try:
-        source = lookup.source(row.source)
-    except LookupFailed as exc:
-        fail("source", str(exc))
-    member_ids: list[int] = []
-    for dimension_code, text in row.members.items():
+class _Validator:
+    """Checks rows one at a time against the catalog.
+
+    An import repeats the same codes, member spellings and printed figures on many rows: what the
+    catalog or the figure parser says about one text is worked out once per import and reused
+    (the same answer, the same error message), the rules themselves are applied to every row.
+    """
+
+    def __init__(self, lookup: CatalogLookup) -> None:
+        self.lookup = lookup
+        self._indicators: dict = {}
+        self._sources: dict = {}
+        self._members: dict = {}  # the row's (dimension, text) pairs -> (sorted member ids, errors)
+        self._figures: dict = {}  # printed text -> (collapsed text, formula?, parsed figure, parse error)
+        # Distinct figures remembered (most are distinct in a large file: parsing them again is cheap,
+        # holding them all is not); member spellings and codes are few and always remembered.
+        self._figures_max = 10_000
+        self._texts: dict = {}  # quote/table text -> collapsed
+        self._texts_max = 10_000
+
+    def _indicator(self, code):
         try:
-            member_ids.append(lookup.member(dimension_code, text).id)
-        except LookupFailed as exc:
-            fail(dimension_code, str(exc))
-    try:
-        year = int(row.year)
-        if not 1984 <= year <= 2100:
-            fail("year", f"year {year} is outside 1984–2100")
-    except (TypeError, ValueError):
-        fail("year", f"year {row.year!r} is not a whole number")
-        year = None
-    if row.period not in Period.values:
-        fail("period", f"unknown period '{row.period}' (expected one of {', '.join(Period.values)})")
-    if row.since is not None and row.period != Period.CUMULATIVE:
-        fail("since", "since is only for cumulative figures")
-    if row.since is not None and year is not None and int(row.since) > year:
-        fail("since", f"since {row.since} is after the year {year}")
-    if row.qualifier not in Qualifier.values:
-        fail(
-            "qualifier",
-            f"unknown qualifier '{row.qualifier}' (expected one of {', '.join(Qualifier.values)})",
+            return self._indicators[code]
+        except KeyError:
+            try:
+                found = (self.lookup.indicator(code), None)
+            except LookupFailed as exc:
+                found = (None, str(exc))
+            self._indicators[code] = found
+            return found
+
+    def _source(self, slug):
+        try:
+            return self._sources[slug]
+        except KeyError:
+            try:
+                found = (self.lookup.source(slug), None)
+            except LookupFailed as exc:
+                found = (None, str(exc))
+            self._sources[slug] = found
+            return found
+
+    def _member_ids(self, members: dict):
+        pairs = tuple(members.items())
+        try:
+            return self._members[pairs]
+        except KeyError:
+            ids, errors = [], []
+            for dimension_code, text in pairs:
+                try:
+                    ids.append(self.lookup.member(dimension_code, text).id)
+                except LookupFailed as exc:
+                    errors.append((dimension_code, str(exc)))
+            found = self._members[pairs] = (tuple(sorted(ids)), tuple(errors))
+            return found
+
+    def _figure(self, text: str):
+        found = self._figures.get(text)
+        if found is not None:
+            return found
+        value_text = collapse_whitespace(text)
+        if value_text == text:
+            value_text = text  # keep the row's own string, no copy
+        formula = value_text.startswith(("=", "@")) or (
+            value_text[:1] in "+-" and len(value_text) > 1 and not value_text[1].isdigit()
         )
-    if row.flag and row.flag not in Flag.values:
-        fail("flag", f"unknown flag '{row.flag}' (expected one of {', '.join(Flag.values)})")
+        parsed = error = None
+        if value_text and not formula:
+            try:
+                parsed = parse_value_text(value_text)
+            except ValueTextError as exc:
+                error = str(exc)
+        found = (value_text, formula, parsed, error)
+        if len(self._figures) < self._figures_max:
+            self._figures[text] = found
+        return found
 
-    value_text = collapse_whitespace(row.value_text or "")
-    value = row.value
-    qualifier = row.qualifier
-    if value_text.startswith(("=", "@")) or (
-        value_text[:1] in "+-" and len(value_text) > 1 and not value_text[1].isdigit()
-    ):
-        fail("value", f"'{value_text}' looks like a spreadsheet formula, not a printed figure")
-    elif not value_text and value is None:
-        if row.flag != Flag.MISSING_VALUE:
-            fail(
-                "value",
-                "no figure: leave it out, or set flag missing_value when the document prints none",
-            )
-    elif value is None:
-        try:
-            parsed = parse_value_text(value_text)
-        except ValueTextError as exc:
-            fail("value", str(exc))
+    def _text(self, text) -> str:
+        """``collapse_whitespace``, remembered for texts repeated across rows (quotes of one printed row)."""
+        found = self._texts.get(text)
+        if found is None:
+            found = collapse_whitespace(text)
+            if found == text:
+                found = text  # keep the row's own string, no copy
+            if len(self._texts) < self._texts_max:
+                self._texts[text] = found
+        return found
+
+    def validate(self, row: ObservationRow) -> tuple[ValidRow | None, list[RowError]]:
+        errors: list[RowError] = []
+        where = row.row
+
+        def fail(column: str | None, message: str) -> None:
+            errors.append(RowError(where, column, message))
+
+        found = self._indicators.get(row.indicator) or self._indicator(row.indicator)
+        indicator = found[0]
+        if indicator is None:
+            fail("indicator", found[1])
+        found = self._sources.get(row.source) or self._source(row.source)
+        source = found[0]
+        if source is None:
+            fail("source", found[1])
+        if row.members:
+            member_ids, member_errors = self._member_ids(row.members)
+            for column, message in member_errors:
+                fail(column, message)
         else:
-            value = parsed.value
-            if parsed.plus:
-                if qualifier not in (Qualifier.EXACT, Qualifier.PLUS):
-                    fail("qualifier", f"'{value_text}' ends in + but the qualifier is {qualifier}")
-                qualifier = Qualifier.PLUS
-            if parsed.less_than:
-                qualifier = Qualifier.LESS_THAN
-            if indicator is not None:
-                unit = indicator.unit
-                if (
-                    parsed.is_percent
-                    and unit not in (Unit.PERCENT, Unit.PERCENT_CHANGE)
-                    and row.flag != Flag.UNIT_MISMATCH
-                ):
-                    fail(
-                        "value",
-                        f"'{value_text}' is a percentage but {indicator.code} is measured in {unit}",
-                    )
-                if parsed.is_one_in_n and unit != Unit.ONE_IN_N:
-                    fail(
-                        "value",
-                        f"'{value_text}' is a '1 in N' ratio but {indicator.code} is measured in {unit}",
-                    )
-    if indicator is not None:
-        for name, v in (("value", value), ("corrected_value", row.corrected_value)):
-            if v is not None and not _fits_unit(indicator.unit, v):
-                fail(name, f"{v} is out of range for {indicator.code} ({_unit_rule(indicator.unit)})")
-    if row.corrected_value is not None and not row.correction_reason.strip():
-        fail("correction_reason", "a corrected value needs a reason")
-    if errors:
-        return None, errors
-    fields = {
-        "year": year,
-        "period": row.period,
-        "since": int(row.since) if row.since is not None else None,
-        "as_of": row.as_of,
-        "value": value,
-        "value_text": value_text,
-        "qualifier": qualifier,
-        "quote": collapse_whitespace(row.quote),
-        "table": collapse_whitespace(row.table),
-        "flag": row.flag or "",
-        "note": (row.note or "").strip(),
-        "corrected_value": row.corrected_value,
-        "correction_reason": (row.correction_reason or "").strip(),
-    }
-    return ValidRow(row, indicator.id, source.id, tuple(sorted(member_ids)), fields), []
+            member_ids = ()
+        year = row.year
+        if year.__class__ is not int:
+            try:
+                year = int(year)
+            except (TypeError, ValueError):
+                fail("year", f"year {row.year!r} is not a whole number")
+                year = None
+        if year is not None and not 1984 <= year <= 2100:
+            fail("year", f"year {year} is outside 1984–2100")
+        period = row.period
+        if period not in _PERIODS:
+            fail("period", f"unknown period '{period}' (expected one of {_PERIOD_LIST})")
+        since = row.since
+        if since is not None:
+            if period != _CUMULATIVE:
+                fail("since", "since is only for cumulative figures")
+            since = int(since)
+            if year is not None and since > year:
+                fail("since", f"since {row.since} is after the year {year}")
+        qualifier = row.qualifier
+        if qualifier not in _QUALIFIERS:
+            fail("qualifier", f"unknown qualifier '{qualifier}' (expected one of {_QUALIFIER_LIST})")
+        flag = row.flag
+        if flag and flag not in _FLAGS:
+            fail("flag", f"unknown flag '{flag}' (expected one of {_FLAG_LIST})")
+
+        text = row.value_text or ""
+        value_text, formula, parsed, parse_error = self._figure(text)
+        value = row.value
+        if formula:
+            fail("value", f"'{value_text}' looks like a spreadsheet formula, not a printed figure")
+        elif not value_text and value is None:
+            if flag != _MISSING_VALUE:
+                fail("value", "no figure: leave it out, or set flag missing_value when the document prints none")
+        elif value is None:
+            if parse_error is not None:
+                fail("value", parse_error)
+            else:
+                value = parsed.value
+                if parsed.plus:
+                    if qualifier != _EXACT and qualifier != _PLUS:
+                        fail("qualifier", f"'{value_text}' ends in + but the qualifier is {qualifier}")
+                    qualifier = _PLUS
+                if parsed.less_than:
+                    qualifier = _LESS_THAN
+                if indicator is not None and (parsed.is_percent or parsed.is_one_in_n):
+                    unit = indicator.unit
+                    if parsed.is_percent and unit not in _PERCENT_UNITS and flag != _UNIT_MISMATCH:
+                        fail("value", f"'{value_text}' is a percentage but {indicator.code} is measured in {unit}")
+                    if parsed.is_one_in_n and unit != _ONE_IN_N_UNIT:
+                        fail(
+                            "value",
+                            f"'{value_text}' is a '1 in N' ratio but {indicator.code} is measured in {unit}",
+                        )
+        corrected_value = row.corrected_value
+        if indicator is not None:
+            unit = indicator.unit
+            if value is not None and not _fits_unit(unit, value):
+                fail("value", f"{value} is out of range for {indicator.code} ({_unit_rule(unit)})")
+            if corrected_value is not None and not _fits_unit(unit, corrected_value):
+                fail("corrected_value", f"{corrected_value} is out of range for {indicator.code} ({_unit_rule(unit)})")
+        if corrected_value is not None and not row.correction_reason.strip():
+            fail("correction_reason", "a corrected value needs a reason")
+        if errors:
+            return None, errors
+        table, note, why = row.table, row.note, row.correction_reason
+        values = (
+            year,
+            period,
+            since,
+            row.as_of,
+            value,
+            value_text,
+            qualifier,
+            self._text(row.quote),
+            self._text(table) if table else collapse_whitespace(table),
+            flag or "",
+            note.strip() if note else "",
+            corrected_value,
+            why.strip() if why else "",
+        )
+        return ValidRow(row, indicator.id, source.id, member_ids, values), errors
+
+
+def _validate_row(row: ObservationRow, lookup: CatalogLookup) -> tuple[ValidRow | None, list[RowError]]:
+    """Validate one row (for many, reuse one ``_Validator``: it remembers what it looked up)."""
+    return _Validator(lookup).validate(row)
 
 
 def _fits_unit(unit: str, v: Decimal) -> bool:
-    return {
-        Unit.COUNT: v >= 0,
-        Unit.PERCENT: 0 <= v <= 100,
-        Unit.PERCENT_CHANGE: v >= -100,
-        Unit.ONE_IN_N: v >= 1,
-        Unit.MULTIPLE: v > 0,
-    }.get(unit, False)
+    if unit == _COUNT:
+        return v >= 0
+    if unit == _PERCENT:
+        return 0 <= v <= 100
+    if unit == _PERCENT_CHANGE:
+        return v >= -100
+    if unit == _ONE_IN_N_UNIT:
+        return v >= 1
+    if unit == _MULTIPLE:
+        return v > 0
+    return False
 
 
 def _unit_rule(unit: str) -> str:
@@ -262,60 +398,94 @@ def _unit_rule(unit: str) -> str:
 
 def _precision_rank(row: ValidRow) -> tuple:
     """Which of several printings of one fact is the observation: exact, then table, then first."""
-    f = row.fields
-    return (f["value"] is None, f["qualifier"] in APPROXIMATE, not row.source_row.from_table)
+    v = row.values
+    return (v[_VALUE] is None, v[_QUALIFIER] in APPROXIMATE, not row.source_row.from_table)
 
 
 def _merge_printings(valid: list[ValidRow], merge: bool) -> tuple[list[ValidRow], dict, list[RowError]]:
-    """Group rows by fact key; with ``merge`` the extra printings become restatements."""
-    groups: dict[tuple, list[ValidRow]] = defaultdict(list)
+    """Group rows by fact key; with ``merge`` the extra printings become restatements.
+
+    Returns the observations in file order (first printing of each fact), the restatements of the
+    facts printed more than once, and (without ``merge``) one duplicate error per extra printing.
+    """
+    first: dict[tuple, ValidRow] = {}
+    extra: dict[tuple, list[ValidRow]] = {}
     for row in valid:
-        groups[row.key].append(row)
+        key = row.key
+        if first.setdefault(key, row) is not row:
+            extra.setdefault(key, []).append(row)
+    if not extra:
+        return valid, {}, []
     primaries, restatements, errors = [], {}, []
-    for key, rows in groups.items():
-        if len(rows) > 1 and not merge:
-            first = rows[0].source_row.row
-            for dup in rows[1:]:
+    for key, row in first.items():
+        dups = extra.get(key)
+        if dups is None:
+            primaries.append(row)
+            continue
+        if not merge:
+            first_row = row.source_row.row
+            for dup in dups:
                 errors.append(
                     RowError(
                         dup.source_row.row,
                         None,
-                        f"duplicate of row {first}: same indicator, source, year, period and breakdown",
+                        f"duplicate of row {first_row}: same indicator, source, year, period and breakdown",
                     )
                 )
             continue
-        ordered = sorted(rows, key=_precision_rank)
+        ordered = sorted([row, *dups], key=_precision_rank)
         primaries.append(ordered[0])
         restatements[key] = ordered[1:]
     return primaries, restatements, errors
 
 
 def _restatement_values(rows: list[ValidRow]) -> list[dict]:
-    return [{k: r.fields[k] for k in ("value", "value_text", "qualifier", "quote", "flag", "note")} for r in rows]
+    return [{k: r.values[i] for k, i in zip(RESTATEMENT_FIELDS, _RESTATEMENT_INDEX, strict=True)} for r in rows]
 
 
-def _existing(keys: list[tuple]) -> dict[tuple, Observation]:
-    if not keys:
+def _stored(indicator_ids, source_ids, years, wanted=None) -> dict[tuple, tuple]:
+    """Stored observations of these indicators, sources and years: fact key -> (id, *COMPARED_FIELDS).
+
+    One values query, no model instances; with ``wanted`` only those fact keys.
+    """
+    if not (indicator_ids and source_ids and years):
         return {}
+    qs = Observation.objects.filter(
+        indicator_id__in=indicator_ids, source_id__in=source_ids, year__in=years
+    ).values_list("indicator_id", "source_id", "year", "period", "since", "member_ids", "id", *COMPARED_FIELDS)
+    found = {}
+    for r in qs.iterator(chunk_size=10_000):
+        key = (r[0], r[1], r[2], r[3], r[4], tuple(r[5]))
+        if wanted is None or key in wanted:
+            found[key] = r[6:]
+    return found
+
+
+def _existing(keys) -> dict[tuple, tuple]:
+    """The stored observations with these fact keys: key -> (id, *COMPARED_FIELDS)."""
+    wanted = keys if isinstance(keys, set | dict) else set(keys)
+    return _stored({k[0] for k in wanted}, {k[1] for k in wanted}, {k[2] for k in wanted}, wanted)
+
+
+def _existing_restatements(keys) -> dict[int, list[dict]]:
+    """Restatements of the stored observations of these facts: observation id -> values, in their order."""
     indicator_ids = {k[0] for k in keys}
     source_ids = {k[1] for k in keys}
     years = {k[2] for k in keys}
-    found = {}
-    qs = Observation.objects.filter(
-        indicator_id__in=indicator_ids, source_id__in=source_ids, year__in=years
-    ).prefetch_related("restatements")
-    wanted = set(keys)
-    for obs in qs.iterator(chunk_size=5000):
-        key = (
-            obs.indicator_id,
-            obs.source_id,
-            obs.year,
-            obs.period,
-            obs.since,
-            tuple(obs.member_ids),
+    if not indicator_ids:
+        return {}
+    qs = (
+        Restatement.objects.filter(
+            observation__indicator_id__in=indicator_ids,
+            observation__source_id__in=source_ids,
+            observation__year__in=years,
         )
-        if key in wanted:
-            found[key] = obs
+        .order_by("observation_id", "id")
+        .values_list("observation_id", *RESTATEMENT_FIELDS)
+    )
+    found: dict[int, list[dict]] = {}
+    for r in qs.iterator(chunk_size=10_000):
+        found.setdefault(r[0], []).append(dict(zip(RESTATEMENT_FIELDS, r[1:], strict=True)))
     return found
 
 
@@ -349,19 +519,25 @@ def observations_import(
     - ``merge_restatements`` (published reports): several rows for one fact become one
       observation and its restatements; otherwise they are duplicate-row errors.
     - ``dry_run`` computes the same preview (new / changed / unchanged) and writes nothing.
+
+    ``rows`` may be any iterable (a generator reading a file keeps memory down); it is read once.
     """
     options = options or {}
     if allow_changes is None:
         allow_changes = bool(reason.strip())
-    lookup = CatalogLookup.load()
+    validate = _Validator(CatalogLookup.load()).validate
     valid: list[ValidRow] = []
     errors: list[RowError] = []
+    count = 0
     for row in rows:
-        ok, row_errors = _validate_row(row, lookup)
-        errors.extend(row_errors)
-        if ok:
+        count += 1
+        ok, row_errors = validate(row)
+        if ok is not None:
             valid.append(ok)
+        else:
+            errors.extend(row_errors)
     primaries, restated, merge_errors = _merge_printings(valid, merge_restatements)
+    del valid
     errors.extend(merge_errors)
     record_fields = dict(
         user=user if getattr(user, "is_authenticated", False) else None,
@@ -369,7 +545,7 @@ def observations_import(
         shape=shape,
         file_name=file_name,
         checksum=checksum,
-        rows=len(rows),
+        rows=count,
         reason=reason,
         options=options,
     )
@@ -383,7 +559,7 @@ def observations_import(
         return ImportFailed(all_errors, record)
 
     if errors or dry_run:
-        plan = _plan(primaries, restated, allow_changes, ImportResult(rows=len(rows), dry_run=dry_run))
+        plan = _plan(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run))
         if errors or plan.errors:
             raise failed(errors + plan.errors)
         plan.result.record = ImportRecord.objects.create(
@@ -400,7 +576,7 @@ def observations_import(
             # so two imports never interleave or decide on stale data.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
-            plan = _plan(primaries, restated, allow_changes, ImportResult(rows=len(rows)))
+            plan = _plan(primaries, restated, allow_changes, ImportResult(rows=count))
             if plan.errors:
                 raise ImportFailed(plan.errors)
             result = plan.result
@@ -414,7 +590,7 @@ def observations_import(
             if plan.to_create or plan.to_update:
                 context = {"user": _user_id(user), "reason": reason or "import", "channel": channel}
                 with pghistory.context(**context, import_record=result.record.id):
-                    _write(plan.to_create, plan.to_update, plan.restatement_writes, progress)
+                    _write(plan, progress)
                 observations_refresh_preferred(indicator_ids={r.indicator_id for r in primaries})
     except ImportFailed as exc:
         raise failed(exc.errors) from None
@@ -426,8 +602,9 @@ def observations_import(
 @dataclass
 class _Plan:
     result: ImportResult
-    to_create: list = field(default_factory=list)
-    to_update: list = field(default_factory=list)
+    to_create: list[ValidRow] = field(default_factory=list)
+    new_restatements: dict[tuple, list[dict]] = field(default_factory=dict)  # fact key -> restatement values
+    to_update: list[tuple[int, ValidRow]] = field(default_factory=list)  # (observation id, row)
     restatement_writes: dict = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
 
@@ -435,41 +612,56 @@ class _Plan:
 def _plan(primaries: list[ValidRow], restated: dict, allow_changes: bool, result: ImportResult) -> _Plan:
     """What the import would do against the data as it is now: new, changed, unchanged, conflicts."""
     plan = _Plan(result)
-    result.valid_rows = list(primaries)
-    existing = _existing([r.key for r in primaries])
+    result.valid_rows = primaries
+    plan.to_create = result.new_rows
+    indicator_ids, source_ids, years = set(), set(), set()
     for row in primaries:
-        wanted_restatements = _restatement_values(restated.get(row.key, []))
+        indicator_ids.add(row.indicator_id)
+        source_ids.add(row.source_id)
+        years.add(row.values[0])
+    # Keyed by what is stored (none for a new file), not by every imported row.
+    existing = _stored(indicator_ids, source_ids, years)
+    current = _existing_restatements(existing) if existing else {}
+    for row in primaries:
+        key = row.key
+        extra = restated.get(key)
+        wanted_restatements = _restatement_values(extra) if extra else []
         result.restatements += len(wanted_restatements)
-        obs = existing.get(row.key)
+        obs = existing.get(key)
         if obs is None:
             result.new += 1
             result.new_rows.append(row)
-            plan.to_create.append((row, wanted_restatements))
+            if wanted_restatements:
+                plan.new_restatements[key] = wanted_restatements
             continue
-        before = {k: getattr(obs, k) for k in COMPARED_FIELDS}
-        differs = [k for k in COMPARED_FIELDS if not _same(before[k], row.fields[k])]
-        current_restatements = _restatement_values_from_db(obs)
+        observation_id, before_values = obs[0], obs[1:]
+        values = row.values
+        after_values = tuple(values[i] for i in _COMPARED_INDEX)
+        if before_values == after_values:
+            differs = []
+        else:
+            differs = [
+                name for name, b, a in zip(COMPARED_FIELDS, before_values, after_values, strict=True) if not _same(b, a)
+            ]
+        current_restatements = current.get(observation_id, [])
         if not differs and current_restatements == wanted_restatements:
             result.unchanged += 1
             continue
+        before = dict(zip(COMPARED_FIELDS, before_values, strict=True))
         if not allow_changes:
             shown = ", ".join(f"{k} {before[k]!r} → {row.fields[k]!r}" for k in differs) or "restatements"
-            message = f"conflicts with existing observation #{obs.id} ({shown}); give a reason to change existing data"
+            message = (
+                f"conflicts with existing observation #{observation_id} ({shown}); "
+                "give a reason to change existing data"
+            )
             plan.errors.append(RowError(row.source_row.row, None, message))
             continue
         result.changed += 1
-        result.changes.append(Change(obs.id, row.source_row.row, before, dict(row.fields)))
-        plan.to_update.append((obs, row))
+        result.changes.append(Change(observation_id, row.source_row.row, before, row.fields))
+        plan.to_update.append((observation_id, row))
         if current_restatements != wanted_restatements:
-            plan.restatement_writes[obs.id] = wanted_restatements
+            plan.restatement_writes[observation_id] = wanted_restatements
     return plan
-
-
-def _restatement_values_from_db(obs: Observation) -> list[dict]:
-    return [
-        {k: getattr(r, k) for k in ("value", "value_text", "qualifier", "quote", "flag", "note")}
-        for r in obs.restatements.all()
-    ]
 
 
 COPY_COLUMNS = ("indicator_id", "source_id", "member_ids", "year", "period", "since", "as_of", "value", "value_text",
@@ -477,7 +669,7 @@ COPY_COLUMNS = ("indicator_id", "source_id", "member_ids", "year", "period", "si
                 "version", "created_at", "updated_at")  # fmt: skip
 
 
-def _copy_new(batch) -> None:
+def _copy_new(batch: list[ValidRow]) -> None:
     """Insert new observations with COPY: the database's triggers still check every row."""
     now = timezone.now()
     columns = ", ".join(f'"{c}"' for c in COPY_COLUMNS)
@@ -486,46 +678,62 @@ def _copy_new(batch) -> None:
         # are skipped, COPY bypasses Django's cursor: run one such statement first in this transaction.
         cursor.execute("WITH history_context AS (SELECT 1) SELECT 1")
         with cursor.cursor.copy(f"COPY stats_observation ({columns}) FROM STDIN") as copy:
-            for row, _ in batch:
-                f = row.fields
-                copy.write_row(
-                    (row.indicator_id, row.source_id, list(row.member_ids), f["year"], f["period"], f["since"],
-                     f["as_of"], f["value"], f["value_text"], f["qualifier"], f["quote"], f["table"], f["flag"],
-                     f["note"], f["corrected_value"], f["correction_reason"], True, 1, now, now)
+            write_row = copy.write_row
+            # member_ids as the array's text form, made once per breakdown (COPY's text format reads it).
+            arrays: dict[tuple, str] = {}
+            for row in batch:
+                member_ids = row.member_ids
+                array = arrays.get(member_ids)
+                if array is None:
+                    array = arrays[member_ids] = "{" + ",".join(str(int(i)) for i in member_ids) + "}"
+                year, period, since, as_of, value, value_text, qualifier, quote, table, flag, note, corrected, why = (
+                    row.values
+                )
+                write_row(
+                    (row.indicator_id, row.source_id, array, year, period, since, as_of, value,
+                     value_text, qualifier, quote, table, flag, note, corrected, why, True, 1, now, now)
                 )  # fmt: skip
 
 
-def _write(to_create, to_update, restatement_writes, progress) -> None:
+def _write(plan: _Plan, progress) -> None:
+    to_create, to_update = plan.to_create, plan.to_update
     for start in range(0, len(to_create), COPY_BATCH_SIZE):
         batch = to_create[start : start + COPY_BATCH_SIZE]
         _copy_new(batch)
         if progress:
             progress(len(batch))
-    with_restatements = {row.key: restatements for row, restatements in to_create if restatements}
-    if with_restatements:
-        ids = {key: obs.id for key, obs in _existing(list(with_restatements)).items()}
+    if plan.new_restatements:
+        ids = {key: found[0] for key, found in _existing(plan.new_restatements).items()}
         Restatement.objects.bulk_create(
             [
                 Restatement(observation_id=ids[key], **values)
-                for key, rows in with_restatements.items()
+                for key, rows in plan.new_restatements.items()
                 for values in rows
             ]
         )
     now = timezone.now()
     for start in range(0, len(to_update), BATCH_SIZE):
         batch = to_update[start : start + BATCH_SIZE]
-        for obs, row in batch:
-            for name, value in row.fields.items():
+        observations = Observation.objects.in_bulk([observation_id for observation_id, _ in batch])
+        changed = []
+        for observation_id, row in batch:
+            obs = observations[observation_id]
+            for name, value in zip(FIELD_NAMES, row.values, strict=True):
                 setattr(obs, name, value)
             obs.version += 1
             obs.updated_at = now
-        Observation.objects.bulk_update([obs for obs, _ in batch], [*COMPARED_FIELDS, "version", "updated_at"])
+            changed.append(obs)
+        Observation.objects.bulk_update(changed, [*COMPARED_FIELDS, "version", "updated_at"])
         if progress:
             progress(len(batch))
-    if restatement_writes:
-        Restatement.objects.filter(observation_id__in=list(restatement_writes)).delete()
+    if plan.restatement_writes:
+        Restatement.objects.filter(observation_id__in=list(plan.restatement_writes)).delete()
         Restatement.objects.bulk_create(
-            [Restatement(observation_id=oid, **values) for oid, rows in restatement_writes.items() for values in rows]
+            [
+                Restatement(observation_id=oid, **values)
+                for oid, rows in plan.restatement_writes.items()
+                for values in rows
+            ]
         )
 
 
