@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from stats.models import Dimension, Indicator, Member, MemberAlias, Source
 from stats.printed import normalize_label
@@ -101,15 +100,3 @@ class CatalogLookup:
 
     def members(self, ids) -> list[Member]:
         return [self.members_by_id[i] for i in ids]
-
-    @cached_property
-    def member_ranks(self) -> list[int]:
-        """Display rank of every member (dimension order, then member order), indexed by id - 1.
-
-        A PostgreSQL array parameter (arrays start at 1): computed once per catalog, not per query.
-        """
-        ranked = sorted(self.members_by_id.values(), key=lambda m: (m.dimension.order, m.dimension.code, m.order, m.id))
-        ranks = [0] * max(self.members_by_id, default=0)
-        for rank, member in enumerate(ranked):
-            ranks[member.id - 1] = rank
-        return ranks

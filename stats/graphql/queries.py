@@ -13,6 +13,7 @@ from django.db.models import Count, F, Window
 from django.db.models.functions import Coalesce, Lag
 from graphql import GraphQLError
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from stats import models
 from stats.graphql.context import catalog, data_version
@@ -110,6 +111,22 @@ def _cell(obs: models.Observation | None) -> TableCell | None:
     )
 
 
+def _selects(selections, path: tuple[str, ...]) -> bool:
+    """Whether the query asks for the field at ``path`` below these selections (through fragments).
+
+    Directives are not evaluated: a field under ``@skip`` counts as asked for (it only costs a query).
+    """
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if not path or selection.name != path[0]:
+                continue
+            if len(path) == 1 or _selects(selection.selections, path[1:]):
+                return True
+        elif _selects(selection.selections, path):  # fragment spread or inline fragment
+            return True
+    return False
+
+
 def _page_size(limit: int) -> int:
     cap = settings.GRAPHQL_MAX_PAGE_SIZE
     if limit < 1:
@@ -169,7 +186,10 @@ class Query:
         lookup = catalog(info)
         qs = filter_observations(models.Observation.objects.all(), filter, lookup)
         total = qs.count()
-        items = order_observations(qs.with_related().prefetch_related("restatements"), order, lookup)
+        items = order_observations(qs.with_related(), order, filter)
+        asked = [child for field in info.selected_fields for child in field.selections]
+        if _selects(asked, ("items", "restatements")):
+            items = items.prefetch_related("restatements")
         items = items[offset : offset + limit]
         return ObservationPage(total_count=total, offset=offset, limit=limit, items=list(items))
 
