@@ -185,13 +185,20 @@ class Query:
             raise GraphQLError("offset cannot be negative")
         lookup = catalog(info)
         qs = filter_observations(models.Observation.objects.all(), filter, lookup)
-        total = qs.count()
-        items = order_observations(qs.with_related(), order, filter)
+        # Run only what the query asks for; join and build only the related rows it reads.
         asked = [child for field in info.selected_fields for child in field.selections]
-        if _selects(asked, ("items", "restatements")):
-            items = items.prefetch_related("restatements")
-        items = items[offset : offset + limit]
-        return ObservationPage(total_count=total, offset=offset, limit=limit, items=list(items))
+        page = []
+        if _selects(asked, ("items",)):
+            items = order_observations(qs, order, filter)
+            if _selects(asked, ("items", "indicator")):
+                items = items.select_related("indicator", "indicator__topic")
+            if _selects(asked, ("items", "source")):
+                items = items.select_related("source")
+            if _selects(asked, ("items", "restatements")):
+                items = items.prefetch_related("restatements")
+            page = list(items[offset : offset + limit])
+        total = qs.count() if _selects(asked, ("totalCount",)) else 0
+        return ObservationPage(total_count=total, offset=offset, limit=limit, items=page)
 
     @strawberry.field(description="A report table: one indicator and year, rows × columns, with printed totals.")
     def table(
