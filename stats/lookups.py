@@ -138,15 +138,3 @@ class CatalogLookup:
             for obs in observations:
                 obs._prefetched_objects_cache = {"restatements": found[obs.id]}
         return observations
-
-    @cached_property
-    def member_ranks(self) -> list[int]:
-        """Display rank of every member (dimension order, then member order), indexed by id - 1.
-
-        A PostgreSQL array parameter (arrays start at 1): computed once per catalog, not per query.
-        """
-        ranked = sorted(self.members_by_id.values(), key=lambda m: (m.dimension.order, m.dimension.code, m.order, m.id))
-        ranks = [0] * max(self.members_by_id, default=0)
-        for rank, member in enumerate(ranked):
-            ranks[member.id - 1] = rank
-        return ranks

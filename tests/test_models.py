@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from stats.models import DataVersion, Flag, MemberAlias, Observation, Period, Unit
+from stats.models import DataVersion, Dimension, Flag, Member, MemberAlias, Observation, Period, Unit
 
 
 def test_one_observation_per_fact_and_source(build):
@@ -171,3 +171,104 @@ def test_a_rolled_back_write_leaves_the_data_version(build):
     with pytest.raises(RuntimeError):
         write_then_fail()
     assert DataVersion.current() == before
+
+
+def display_order(observations) -> list[int]:
+    """Ids by breakdown in display order: per member (dimension order, dimension code, member order, id)."""
+
+    def key(obs):
+        members = Member.objects.filter(id__in=obs.member_ids).select_related("dimension")
+        return sorted((m.dimension.order, m.dimension.code, m.order, m.id) for m in members), obs.id
+
+    return [obs.id for obs in sorted(observations, key=key)]
+
+
+def stored_order(indicator) -> list[int]:
+    return list(
+        Observation.objects.filter(indicator=indicator).order_by("member_order", "id").values_list("id", flat=True)
+    )
+
+
+@pytest.fixture
+def breakdowns(build):
+    """Observations of one indicator over state × status, with totals; ids deliberately out of display order."""
+    indicator, source = build.indicator(), build.source()
+    status = build.dimension("zz_status")
+    resolved, active = build.member(status, "Resolved", order=1), build.member(status, "Active", order=0)
+    state = build.dimension("aa_state")
+    nevada, alaska = build.member(state, "Nevada", order=2), build.member(state, "Alaska", order=1)
+    breakdowns = [
+        [],
+        [resolved],
+        [active],
+        [nevada],
+        [alaska],
+        [nevada, resolved],
+        [alaska, active],
+        [alaska, resolved],
+    ]
+    observations = [build.observation(indicator, source, 2021, "1", members=b) for b in breakdowns]
+    return {"indicator": indicator, "observations": observations, "state": state, "status": status,
+            "nevada": nevada, "alaska": alaska, "active": active, "resolved": resolved}  # fmt: skip
+
+
+def test_the_database_stores_the_breakdown_display_order(breakdowns):
+    ind = breakdowns["indicator"]
+    assert stored_order(ind) == display_order(breakdowns["observations"])
+    assert stored_order(ind)[0] == breakdowns["observations"][0].id  # the grand total first
+
+
+def test_reordering_a_member_reorders_its_observations(breakdowns):
+    ind, nevada = breakdowns["indicator"], breakdowns["nevada"]
+    before = stored_order(ind)
+    nevada.order = 0
+    nevada.save()
+    after = stored_order(ind)
+    assert after != before
+    assert after == display_order(Observation.objects.filter(indicator=ind))
+
+
+def test_reordering_or_recoding_a_dimension_reorders_its_observations(breakdowns):
+    ind, status, state = breakdowns["indicator"], breakdowns["status"], breakdowns["state"]
+    before = stored_order(ind)
+    status.order = 0
+    state.order = 1
+    Dimension.objects.bulk_update([status, state], ["order"])
+    assert stored_order(ind) != before
+    assert stored_order(ind) == display_order(Observation.objects.filter(indicator=ind))
+    state.order = 0
+    state.code = "zzz_state"  # equal order: the code decides
+    state.save()
+    assert stored_order(ind) == display_order(Observation.objects.filter(indicator=ind))
+
+
+def test_changing_the_breakdown_recomputes_the_order(breakdowns):
+    ind, observations = breakdowns["indicator"], breakdowns["observations"]
+    nevada_resolved = observations[5]
+    nevada_resolved.member_ids = [breakdowns["active"].id, breakdowns["nevada"].id]
+    nevada_resolved.save()
+    Observation.objects.filter(id=observations[1].id).update(
+        member_ids=[breakdowns["nevada"].id, breakdowns["resolved"].id]
+    )
+    assert stored_order(ind) == display_order(Observation.objects.filter(indicator=ind))
+
+
+def test_the_stored_order_cannot_be_written_by_hand(breakdowns):
+    ind = breakdowns["indicator"]
+    expected = stored_order(ind)
+    Observation.objects.filter(indicator=ind).update(member_order="")
+    assert stored_order(ind) == expected
+    assert not Observation.objects.filter(indicator=ind, member_order="").exclude(member_ids=[]).exists()
+
+
+def test_rows_copied_in_get_the_order_too(breakdowns, build):
+    from django.db import connection
+
+    ind, source = breakdowns["indicator"], build.source()
+    columns = "indicator_id, source_id, year, member_ids, value, quote"
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY stats_observation ({columns}) FROM STDIN") as copy:
+        for m in ("alaska", "nevada"):
+            copy.write_row((ind.id, source.id, 2022, [breakdowns[m].id, breakdowns["active"].id], 1, "copied"))
+    copied = Observation.objects.filter(indicator=ind, year=2022)
+    assert all(o.member_order for o in copied)
+    assert stored_order(ind) == display_order(Observation.objects.filter(indicator=ind))

@@ -44,6 +44,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from strawberry.schema.schema_converter import get_arguments
 from strawberry.types import ExecutionResult
+from strawberry.types.nodes import convert_selections
 
 # Root fields whose resolvers return plain objects or evaluated lists (never a lazy queryset).
 ROOT_FIELDS = {"observations", "table", "series", "aggregate", "coverage", "dataVersion", "source", "indicator"}
@@ -55,12 +56,23 @@ class GiveUp(Exception):  # control flow, not an error
 
 
 class RequestInfo:
-    """What our resolvers read from Info: the context (the request and its catalog)."""
+    """What our resolvers read from Info: the context (the request and its catalog) and, for a root
+    field, its selections (``selected_fields``, as strawberry builds them)."""
 
-    __slots__ = ("context",)
+    __slots__ = ("context", "field_nodes", "fragments", "variable_values")
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any, fragments: dict, variable_values: dict, field_nodes: tuple = ()) -> None:
         self.context = context
+        self.fragments = fragments
+        self.variable_values = variable_values
+        self.field_nodes = field_nodes
+
+    def for_field(self, field_nodes: tuple) -> RequestInfo:
+        return RequestInfo(self.context, self.fragments, self.variable_values, field_nodes)
+
+    @property
+    def selected_fields(self) -> list:
+        return convert_selections(self, self.field_nodes)
 
 
 class Plan:
@@ -82,7 +94,7 @@ class Run:
         self.executor = executor
         self.plan = plan
         self.variables = variables
-        self.info = RequestInfo(context)
+        self.info = RequestInfo(context, plan.fragments, variables.coerced)
         self.selections: dict[tuple, list] = {}  # (type name, ids of field nodes) -> fields_of
 
     # -- selections ---------------------------------------------------------------------------
@@ -287,11 +299,12 @@ class CompiledExecutor:
                 field = query_type.fields[node.name.value]
                 definition = field.extensions["strawberry-definition"]
                 raw = get_argument_values(field, node, variables)
+                info = run.info.for_field(tuple(nodes))
                 args, kwargs = get_arguments(
-                    field=definition, source=None, info=run.info, kwargs=raw,
+                    field=definition, source=None, info=info, kwargs=raw,
                     config=self.schema.config, scalar_registry=self.schema.schema_converter.scalar_registry,
                 )  # fmt: skip
-                value = definition.get_result(None, info=run.info, args=args, kwargs=kwargs)
+                value = definition.get_result(None, info=info, args=args, kwargs=kwargs)
                 data[response_key] = run.complete(value, field.type, tuple(nodes))
         except GiveUp:
             with self._lock:

@@ -6,7 +6,6 @@ from enum import Enum
 
 import strawberry
 from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
 from graphql import GraphQLError
 
 from stats.graphql.types import Flag, Period, Qualifier
@@ -84,9 +83,9 @@ def filter_observations(qs: QuerySet, f: ObservationFilter | None, lookup: Catal
     if not f.all_sources and f.source is None:
         qs = qs.preferred()
     if f.indicators is not None:
-        for code in f.indicators:
-            resolve(lambda code=code: lookup.indicator(code))
-        qs = qs.for_indicators(f.indicators)
+        # By id from the catalog: no join, and the indexes on indicator_id apply.
+        ids = [resolve(lambda code=code: lookup.indicator(code)).id for code in f.indicators]
+        qs = qs.for_indicator_ids(ids)
     if f.topic is not None:
         qs = qs.for_topic(f.topic)
     if f.year is not None:
@@ -114,24 +113,22 @@ def filter_observations(qs: QuerySet, f: ObservationFilter | None, lookup: Catal
     return qs
 
 
-def member_order(lookup: CatalogLookup) -> RawSQL:
-    """Each observation's members as display ranks (dimension order, then member order), sorted.
+def order_observations(
+    qs: QuerySet, order: list[ObservationOrder] | None, f: ObservationFilter | None = None
+) -> QuerySet:
+    """Sort by ``order`` (default: indicator code, year, breakdown in display order), then id.
 
-    The ranks come from the cached catalog as one array parameter, so ordering thousands of rows
-    costs an array lookup per member instead of a subquery on stats_member per row.
+    The breakdown's display order is the stored ``member_order`` key (kept by the database), so a
+    page of one indicator in the default order is an index scan of ``observation_page_order``
+    that stops after the page. When the filter names a single indicator, its code is the same on
+    every row and is left out of the ORDER BY (it would need a join to sort by).
     """
-    sql = "ARRAY(SELECT (%s::int[])[m] FROM unnest(stats_observation.member_ids) m ORDER BY 1)"
-    return RawSQL(sql, [lookup.member_ranks])
-
-
-def order_observations(qs: QuerySet, order: list[ObservationOrder] | None, lookup: CatalogLookup) -> QuerySet:
+    one_indicator = f is not None and f.indicators is not None and len(set(f.indicators)) == 1
     fields = []
     for o in order or [ObservationOrder.INDICATOR, ObservationOrder.YEAR, ObservationOrder.MEMBER_ORDER]:
-        if o is ObservationOrder.MEMBER_ORDER:
-            qs = qs.annotate(member_order=member_order(lookup))
-            fields.append("member_order")
-        elif o is ObservationOrder.INDICATOR:
-            fields.append("indicator__code")
+        if o is ObservationOrder.INDICATOR:
+            if not one_indicator:
+                fields.append("indicator__code")
         else:
             fields.append(o.value)
     return qs.order_by(*fields, "id")

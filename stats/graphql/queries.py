@@ -15,6 +15,7 @@ from django.db.models import Count, F, Q, Window
 from django.db.models.functions import Coalesce, Lag
 from graphql import GraphQLError
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from stats import models
 from stats.graphql.context import catalog, data_version
@@ -116,6 +117,22 @@ def _cell(obs: Any) -> TableCell | None:
     )
 
 
+def _selects(selections, path: tuple[str, ...]) -> bool:
+    """Whether the query asks for the field at ``path`` below these selections (through fragments).
+
+    Directives are not evaluated: a field under ``@skip`` counts as asked for (it only costs a query).
+    """
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if not path or selection.name != path[0]:
+                continue
+            if len(path) == 1 or _selects(selection.selections, path[1:]):
+                return True
+        elif _selects(selection.selections, path):  # fragment spread or inline fragment
+            return True
+    return False
+
+
 def _page_size(limit: int) -> int:
     cap = settings.GRAPHQL_MAX_PAGE_SIZE
     if limit < 1:
@@ -174,9 +191,15 @@ class Query:
             raise GraphQLError("offset cannot be negative")
         lookup = catalog(info)
         qs = filter_observations(models.Observation.objects.all(), filter, lookup)
-        total = qs.count()
-        items = order_observations(qs.defer("created_at", "updated_at"), order, lookup)[offset : offset + limit]
-        return ObservationPage(total_count=total, offset=offset, limit=limit, items=lookup.attach(list(items)))
+        # Run only what the query asks for; join and build only the related rows it reads.
+        asked = [child for field in info.selected_fields for child in field.selections]
+        page = []
+        if _selects(asked, ("items",)):
+            items = order_observations(qs.defer("created_at", "updated_at"), order, filter)[offset : offset + limit]
+            # Indicator and source from the catalog; restatements in one query when asked for.
+            page = lookup.attach(list(items), restatements=_selects(asked, ("items", "restatements")))
+        total = qs.count() if _selects(asked, ("totalCount",)) else 0
+        return ObservationPage(total_count=total, offset=offset, limit=limit, items=page)
 
     @strawberry.field(description="A report table: one indicator and year, rows × columns, with printed totals.")
     def table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import strawberry
 from django.conf import settings
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -44,11 +46,21 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
+@functools.cache
+def _limit_rules(limiter, limit: int) -> tuple:
+    """The validation rules of a limiter for one limit, built once.
+
+    Each limiter instance builds new rule classes, and the validation cache keys on the rules:
+    with fresh classes per request it never hit, and every request validated its document again.
+    """
+    return tuple(limiter(limit).validation_rules)
+
+
 def extensions() -> list:
     """Extension factories: every request gets fresh instances (never shared state)."""
     found = [
-        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        lambda: AddValidationRules(list(_limit_rules(QueryDepthLimiter, settings.GRAPHQL_MAX_DEPTH))),
+        lambda: AddValidationRules(list(_limit_rules(MaxAliasesLimiter, settings.GRAPHQL_MAX_ALIASES))),
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         DjangoOptimizerExtension,
         # Dashboards repeat the same documents: parse and validate each one once per process.

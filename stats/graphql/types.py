@@ -10,9 +10,37 @@ from enum import Enum
 import strawberry
 import strawberry_django
 from strawberry.types import Info
+from strawberry_django.fields.field import StrawberryDjangoField
 
 from stats import models
 from stats.graphql.context import catalog
+
+
+class ColumnField(StrawberryDjangoField):
+    """A model column read as it is: resolved as a basic field.
+
+    strawberry-django marks every field as needing its resolver, so each value of each row
+    builds an Info, parses arguments and runs the field-extension chain just to read an
+    attribute; a page of observations has hundreds of them. A basic field reads the attribute
+    (strawberry-django's own get_result, without Info). Relations and resolvers keep the full path.
+    """
+
+    @property
+    def is_basic_field(self) -> bool:
+        return not self.base_resolver and not self.extensions and not self.is_relation
+
+    def get_result(self, source, info, args, kwargs):
+        # A loaded column is in the instance's __dict__ under its name; anything else (a deferred
+        # column, no instance) takes strawberry-django's way.
+        try:
+            return source.__dict__[self.django_name]
+        except (AttributeError, KeyError):
+            return super().get_result(source, info, args, kwargs)
+
+
+def column(*, description: str):
+    """A plain model column of a Django type (see ColumnField)."""
+    return strawberry_django.field(description=description, field_cls=ColumnField)
 
 
 def summary(model) -> str:
@@ -63,23 +91,23 @@ class Unit(Enum):
 
 @strawberry_django.type(models.Topic, description=summary(models.Topic))
 class Topic:
-    code: str = strawberry_django.field(description="Stable identifier, e.g. `cybertipline`.")
-    name: str = strawberry_django.field(description="Display name.")
-    description: str = strawberry_django.field(description="What the programme area covers.")
+    code: str = column(description="Stable identifier, e.g. `cybertipline`.")
+    name: str = column(description="Display name.")
+    description: str = column(description="What the programme area covers.")
     indicators: list[Indicator] = strawberry_django.field(description="The indicators of this topic.")
 
 
 @strawberry_django.type(models.Source, description=summary(models.Source))
 class Source:
-    slug: str = strawberry_django.field(description="Stable identifier, e.g. `impact-2021`.")
-    title: str = strawberry_django.field(description="Title as the publication prints it.")
-    kind: str = strawberry_django.field(description="`impact_report` or `fact_sheet`.")
-    edition: int = strawberry_django.field(description="The year the publication reports on.")
-    publisher: str = strawberry_django.field(description="Who published it.")
-    published: str = strawberry_django.field(description="Publication date where printed (YYYY, YYYY-MM...).")
-    document: str = strawberry_django.field(description="File name of the text extraction it was read from.")
-    format: str = strawberry_django.field(description="Original format: PDF, web page.")
-    note: str = strawberry_django.field(description="What a reader should know about this document.")
+    slug: str = column(description="Stable identifier, e.g. `impact-2021`.")
+    title: str = column(description="Title as the publication prints it.")
+    kind: str = column(description="`impact_report` or `fact_sheet`.")
+    edition: int = column(description="The year the publication reports on.")
+    publisher: str = column(description="Who published it.")
+    published: str = column(description="Publication date where printed (YYYY, YYYY-MM...).")
+    document: str = column(description="File name of the text extraction it was read from.")
+    format: str = column(description="Original format: PDF, web page.")
+    note: str = column(description="What a reader should know about this document.")
 
     @strawberry_django.field(description="Every figure this document prints (one per fact; restatements are nested).")
     def observations(self, info: Info) -> list[Observation]:
@@ -88,17 +116,17 @@ class Source:
 
 @strawberry_django.type(models.Dimension, description=summary(models.Dimension))
 class Dimension:
-    code: str = strawberry_django.field(description="Stable identifier, e.g. `state`.")
-    name: str = strawberry_django.field(description="Display name.")
-    description: str = strawberry_django.field(description="What the breakdown means.")
+    code: str = column(description="Stable identifier, e.g. `state`.")
+    name: str = column(description="Display name.")
+    description: str = column(description="What the breakdown means.")
     members: list[Member] = strawberry_django.field(description="The dimension's members, in display order.")
 
 
 @strawberry_django.type(models.Member, description=summary(models.Member))
 class Member:
-    code: str = strawberry_django.field(description="Stable identifier within the dimension, e.g. `AK`.")
-    label: str = strawberry_django.field(description="Display label.")
-    order: int = strawberry_django.field(description="Display order within the dimension.")
+    code: str = column(description="Stable identifier within the dimension, e.g. `AK`.")
+    label: str = column(description="Display label.")
+    order: int = column(description="Display order within the dimension.")
 
     @strawberry_django.field(description="The dimension this member belongs to.", only=["dimension_id"])
     def dimension(self, info: Info) -> Dimension:
@@ -118,10 +146,10 @@ class Member:
 
 @strawberry_django.type(models.Indicator, description=summary(models.Indicator))
 class Indicator:
-    code: str = strawberry_django.field(description="Stable identifier, e.g. `missing.cases`.")
-    name: str = strawberry_django.field(description="Display name.")
-    definition: str = strawberry_django.field(description="What exactly is counted.")
-    unit: Unit = strawberry_django.field(description="How the value reads.")
+    code: str = column(description="Stable identifier, e.g. `missing.cases`.")
+    name: str = column(description="Display name.")
+    definition: str = column(description="What exactly is counted.")
+    unit: Unit = column(description="How the value reads.")
     topic: Topic = strawberry_django.field(description="The programme area.")
 
     @strawberry_django.field(description="Years that have at least one observation of this indicator.")
@@ -147,11 +175,11 @@ class Indicator:
 
 @strawberry_django.type(models.Restatement, description=summary(models.Restatement))
 class Restatement:
-    value: Decimal | None = strawberry_django.field(description="The restated figure as a number.")
-    value_text: str = strawberry_django.field(description="As printed.")
-    qualifier: Qualifier = strawberry_django.field(description="The word printed before it.")
-    quote: str = strawberry_django.field(description="The verbatim sentence it was printed in.")
-    note: str = strawberry_django.field(description="What is wrong with this printing, if anything.")
+    value: Decimal | None = column(description="The restated figure as a number.")
+    value_text: str = column(description="As printed.")
+    qualifier: Qualifier = column(description="The word printed before it.")
+    quote: str = column(description="The verbatim sentence it was printed in.")
+    note: str = column(description="What is wrong with this printing, if anything.")
 
     @strawberry_django.field(description="Data-quality problem of this printing, if any.", only=["flag"])
     def flag(self) -> Flag | None:
@@ -172,25 +200,25 @@ class HistoryEvent:
 
 @strawberry_django.type(models.Observation, description=summary(models.Observation))
 class Observation:
-    id: strawberry.ID = strawberry_django.field(description="Database id (stable for the life of the figure).")
+    id: strawberry.ID = column(description="Database id (stable for the life of the figure).")
     indicator: Indicator = strawberry_django.field(description="What is counted.")
     source: Source = strawberry_django.field(description="The document that printed it.")
-    year: int = strawberry_django.field(description="The year the figure is for.")
-    period: Period = strawberry_django.field(description="annual, cumulative or point in time.")
-    since: int | None = strawberry_django.field(description="First year of a cumulative figure, where printed.")
-    as_of: date | None = strawberry_django.field(description="Date the figure stands at, where printed.")
-    value: Decimal | None = strawberry_django.field(description="The printed figure as a number (exact decimal).")
-    value_text: str = strawberry_django.field(description='As printed: "21.7 million", "1 in 6".')
-    qualifier: Qualifier = strawberry_django.field(description='The word printed before it: "more than"...')
-    quote: str = strawberry_django.field(description="The verbatim sentence or table row it was printed in.")
-    table: str = strawberry_django.field(description="Title of the printed table; empty for running text.")
-    note: str = strawberry_django.field(description="What is wrong or worth knowing about this figure.")
-    corrected_value: Decimal | None = strawberry_django.field(
+    year: int = column(description="The year the figure is for.")
+    period: Period = column(description="annual, cumulative or point in time.")
+    since: int | None = column(description="First year of a cumulative figure, where printed.")
+    as_of: date | None = column(description="Date the figure stands at, where printed.")
+    value: Decimal | None = column(description="The printed figure as a number (exact decimal).")
+    value_text: str = column(description='As printed: "21.7 million", "1 in 6".')
+    qualifier: Qualifier = column(description='The word printed before it: "more than"...')
+    quote: str = column(description="The verbatim sentence or table row it was printed in.")
+    table: str = column(description="Title of the printed table; empty for running text.")
+    note: str = column(description="What is wrong or worth knowing about this figure.")
+    corrected_value: Decimal | None = column(
         description="The right value where it can be derived; the printed value stays."
     )
-    correction_reason: str = strawberry_django.field(description="How the corrected value was derived.")
-    is_preferred: bool = strawberry_django.field(description="True for the figure plain queries return for this fact.")
-    version: int = strawberry_django.field(description="Increases with every change; send it back as expectedVersion.")
+    correction_reason: str = column(description="How the corrected value was derived.")
+    is_preferred: bool = column(description="True for the figure plain queries return for this fact.")
+    version: int = column(description="Increases with every change; send it back as expectedVersion.")
     restatements: list[Restatement] = strawberry_django.field(
         description="The same fact printed again in the same document (perhaps rounded)."
     )

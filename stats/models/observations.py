@@ -65,6 +65,9 @@ class ObservationQuerySet(models.QuerySet):
     def for_indicators(self, codes: Iterable[str]) -> ObservationQuerySet:
         return self.filter(indicator__code__in=list(codes))
 
+    def for_indicator_ids(self, ids: Iterable[int]) -> ObservationQuerySet:
+        return self.filter(indicator_id__in=list(ids))
+
     def for_topic(self, code: str) -> ObservationQuerySet:
         return self.filter(indicator__topic__code=code)
 
@@ -113,7 +116,7 @@ class Observation(models.Model):
     """One figure as a document prints it: indicator, year, period, breakdown, value, source.
 
     The breakdown is ``member_ids`` (sorted member ids, at most one per dimension); a trigger
-    checks that every id is a member and fills ``dimension_ids``. Printed totals are
+    checks that every id is a member and fills ``dimension_ids`` and ``member_order``. Printed totals are
     observations whose breakdown omits the summed dimension.
     """
 
@@ -144,6 +147,15 @@ class Observation(models.Model):
         blank=True,
         editable=False,
         help_text="Dimensions of the breakdown (sorted; filled by the database).",
+    )
+    member_order = models.TextField(
+        db_collation="C",
+        db_default="",
+        default="",
+        blank=True,
+        editable=False,
+        help_text="Sort key of the breakdown in display order (dimension order, then member order); "
+        "filled by the database, kept right when members or dimensions are reordered.",
     )
     value = models.DecimalField(
         max_digits=24,
@@ -238,6 +250,13 @@ class Observation(models.Model):
                 name="observation_preferred",
             ),
             models.Index(fields=["flag"], condition=~Q(flag=""), name="observation_flagged"),
+            # The default page order (indicator, year, display order of the breakdown, id): a page of
+            # one indicator's figures is an index scan that stops after the page.
+            models.Index(
+                fields=["indicator", "year", "member_order", "id"],
+                condition=Q(is_preferred=True),
+                name="observation_page_order",
+            ),
         ]
 
     def __str__(self) -> str:

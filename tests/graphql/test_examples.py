@@ -3,7 +3,10 @@
 from decimal import Decimal
 
 from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from stats.graphql.cache import responses
 from stats.models import Observation
 from tests.graphql.conftest import readme_examples
 
@@ -104,3 +107,28 @@ def test_correct(gql, client):
     obs.refresh_from_db()
     assert obs.correction_reason == "stray 'million' in the 2021 report"
     assert obs.value == Decimal("29397681000000")
+
+
+def test_restatements_of_a_page_through_fragments(gql):
+    """A page prefetches restatements (one query) only when asked for, also inside fragments."""
+    page = '{ observations(filter: {indicators: ["missing.cases"], breakdown: []}) { items { id %s } } }'
+    fragment = " fragment F on Observation { restatements { valueText } }"
+    gql(page % "year")  # loads the catalog (kept per data version)
+    answers, queries = [], []
+    documents = [
+        page % "restatements { valueText }",
+        page % "...F" + fragment,
+        page % "... on Observation { restatements { valueText } }",
+    ]
+    for document in documents:
+        responses.clear()
+        with CaptureQueriesContext(connection) as ctx:
+            answers.append(gql(document)["observations"]["items"])
+        queries.append(len(ctx.captured_queries))
+    assert any(i["restatements"] for i in answers[0])
+    assert answers[0] == answers[1] == answers[2]
+    assert queries[0] == queries[1] == queries[2] <= 5
+    responses.clear()
+    with CaptureQueriesContext(connection) as ctx:
+        assert "restatements" not in gql(page % "year")["observations"]["items"][0]
+    assert len(ctx.captured_queries) == queries[0] - 1

@@ -18,6 +18,8 @@ QUERIES = {
     "page": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) '
     "{ totalCount items { id year valueText indicator { code topic { code } } source { slug } "
     "members { label dimension { code } } restatements { valueText } } } }",
+    "page-flat": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) '
+    "{ totalCount items { id year value valueText members { code } } } }",
     "aggregate": '{ aggregate(indicator: "P.cases", over: "P_state", groupBy: ["P_status"]) '
     "{ year members { code } sum count printedTotal } }",
     "source-walk": '{ source(slug: "P-source") { title observations { year valueText indicator { code } '
