@@ -57,7 +57,7 @@ def _child(kind: str, path: str) -> None:
     started = time.perf_counter()
     if kind == "service":
         with open(path, newline="", encoding="utf-8") as handle:
-            rows = [
+            rows = (  # streamed: the service reads any iterable once
                 ObservationRow(
                     indicator=r["indicator"],
                     source=r["source"],
@@ -68,8 +68,8 @@ def _child(kind: str, path: str) -> None:
                     row=n,
                 )
                 for n, r in enumerate(csv.DictReader(handle), start=2)
-            ]
-        result = observations_import(rows=rows, reason="benchmark", channel="bench", file_name=path)
+            )
+            result = observations_import(rows=rows, reason="benchmark", channel="bench", file_name=path)
         count = result.new
     else:
         # COPY the same rows, already resolved to ids (what PostgreSQL alone can do).
