@@ -62,9 +62,6 @@ class ObservationQuerySet(models.QuerySet):
         """One observation per fact: the preferred source's (see docs/data.md)."""
         return self.filter(is_preferred=True)
 
-    def for_indicators(self, codes: Iterable[str]) -> ObservationQuerySet:
-        return self.filter(indicator__code__in=list(codes))
-
     def for_indicator_ids(self, ids: Iterable[int]) -> ObservationQuerySet:
         return self.filter(indicator_id__in=list(ids))
 
