@@ -226,8 +226,8 @@ def scale_section(rows, scaled: dict | None, base_size: int) -> list[str]:
         "",
         f"## At {n:,} observations",
         "",
-        f"`uv run python -m bench --scale {n}` (its own database, ncmec_bench_{n}, built in "
-        f"{scaled['build_seconds']:.0f} s), uncached, over HTTP:",
+        f"`uv run python -m bench --scale {n}` (its own database, ncmec_bench_{n}, kept between runs and built "
+        f"only when its size differs; ready in {scaled['build_seconds']:.0f} s this time), uncached, over HTTP:",
         "",
         f"| query | p50 ms at {base_size:,} | p50 ms at {n:,} | ratio |",
         "| --- | --- | --- | --- |",
@@ -293,10 +293,11 @@ def targets(rows, static, service, copy, load, scaled=None) -> list[str]:
 
     per_field = "what is left is Django building a model instance per row and the walk over them"
     overhead = (
-        "the SQL takes tenths of a millisecond, while one request through uvicorn, Django's middleware and "
-        "the view costs about the HTTP floor before any query runs, plus the resolver's own Python"
+        "the SQL takes tenths of a millisecond; a GraphQL request pays Django's middleware chain, which crosses "
+        "between the event loop and worker threads four times (pghistory's, WhiteNoise's and the CSP middleware "
+        "are sync-only), then the resolver's own Python"
     )
-    page_reason = "see the table: Django request handling and the resolver's Python"
+    page_reason = "the same per-request cost as the table's (see there), plus about 700 values to walk"
     cores = "locust and both server workers share 2 cores; locust itself needs most of one"
     memory = (
         "the service keeps every validated row (compact) until the write, so memory grows with the file; "
@@ -403,8 +404,10 @@ def write_report(args, rows, static, service, copy, plans, repeats, load, scaled
         "the default order is an index scan that stops after the page; an import service that validates with "
         "per-import caches and compares with stored facts in one query.",
         "",
-        "Next steps, in order of gain: build table, series and page rows from tuples (no model instance per row) "
-        "or as JSON in PostgreSQL; answer compiled anonymous misses in front of Django as hits are; a streaming "
+        "Next steps, in order of gain: an async-capable middleware chain (the CSP middleware, WhiteNoise moved "
+        "to the ASGI layer, pghistory's context only around writes), so an anonymous read crosses one thread "
+        "boundary instead of four; answer compiled anonymous misses in front of Django as hits are; build table, "
+        "series and page rows from tuples (no model instance per row) or as JSON in PostgreSQL; a streaming "
         "import (CSV read row by row, keys only kept between validation and write); an index-only path for "
         "counts over several indicators.",
         "",
