@@ -116,16 +116,17 @@ class CatalogLookup:
         return {}
 
     @cached_property
-    def _by_id(self) -> tuple[dict[int, Indicator], dict[int, Source]]:
-        return {i.id: i for i in self.indicators.values()}, {s.id: s for s in self.sources.values()}
+    def indicators_by_id(self) -> dict[int, Indicator]:
+        return {i.id: i for i in self.indicators.values()}
 
-    def source_by_id(self, source_id: int) -> Source:
-        return self._by_id[1][source_id]
+    @cached_property
+    def sources_by_id(self) -> dict[int, Source]:
+        return {s.id: s for s in self.sources.values()}
 
     def attach(self, observations: list[Observation], restatements: bool = True) -> list[Observation]:
         """Give each observation its indicator (with topic) and source from the catalog, and its
         restatements in one query: a page of 10,000 rows then builds no other model per row."""
-        indicators, sources = self._by_id
+        indicators, sources = self.indicators_by_id, self.sources_by_id
         cache_indicator = Observation.indicator.field.set_cached_value
         cache_source = Observation.source.field.set_cached_value
         for obs in observations:

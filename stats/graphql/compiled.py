@@ -155,8 +155,12 @@ class Run:
         return self.complete_object(value, type_, nodes)
 
     def complete_object(self, value: Any, type_: GraphQLObjectType, nodes: tuple[FieldNode, ...]) -> dict:
+        return self.row(value, self.fields_of(type_, nodes))
+
+    def row(self, value: Any, fields: list) -> dict:
+        """One object's answer: each selected field read by its getter and completed."""
         out = {}
-        for response_key, getter, field_type, field_nodes in self.fields_of(type_, nodes):
+        for response_key, getter, field_type, field_nodes in fields:
             if getter is None:
                 out[response_key] = field_type  # __typename
             else:
@@ -176,13 +180,7 @@ class Run:
                         raise GiveUp
                     out.append(None)
                     continue
-                row = {}
-                for response_key, getter, field_type, field_nodes in fields:
-                    if getter is None:
-                        row[response_key] = field_type
-                    else:
-                        row[response_key] = self.complete(getter(value, self.info), field_type, field_nodes)
-                out.append(row)
+                out.append(self.row(value, fields))
             return out
         return [self.complete(v, item_type, nodes) for v in values]
 

@@ -195,7 +195,7 @@ class Query:
         asked = [child for field in info.selected_fields for child in field.selections]
         page = []
         if _selects(asked, ("items",)):
-            items = order_observations(qs.defer("created_at", "updated_at"), order, filter)[offset : offset + limit]
+            items = order_observations(qs.without_timestamps(), order, filter)[offset : offset + limit]
             # Indicator and source from the catalog; restatements in one query when asked for.
             page = lookup.attach(list(items), restatements=_selects(asked, ("items", "restatements")))
         total = qs.count() if _selects(asked, ("totalCount",)) else 0
@@ -262,7 +262,7 @@ class Query:
             rows_out = [row(r) for r in row_ids]
             total_row = row(None) if any(r is None for r, _ in cells) else None
         titles = sorted({o.table for o in cells.values() if o.table})
-        sources = {o.source_id: lookup.source_by_id(o.source_id) for o in cells.values()}
+        sources = {o.source_id: lookup.sources_by_id[o.source_id] for o in cells.values()}
         return Table(
             indicator=ind,
             year=year,
@@ -294,7 +294,7 @@ class Query:
         qs = qs.annotate(
             effective=effective,
             previous=Window(Lag(effective), order_by=[F("year").asc(), F("id").asc()]),
-        ).defer("created_at", "updated_at")
+        ).without_timestamps()
         points = []
         for obs in lookup.attach(list(qs.order_by("year", "id")), restatements=False):
             change = obs.effective - obs.previous if obs.effective is not None and obs.previous is not None else None

@@ -111,7 +111,7 @@ class Source:
 
     @strawberry_django.field(description="Every figure this document prints (one per fact; restatements are nested).")
     def observations(self, info: Info) -> list[Observation]:
-        return catalog(info).attach(list(self.observations.defer("created_at", "updated_at")))
+        return catalog(info).attach(list(self.observations.without_timestamps()))
 
 
 @strawberry_django.type(models.Dimension, description=summary(models.Dimension))

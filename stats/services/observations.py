@@ -194,27 +194,24 @@ class _Validator:
         self._texts: dict = {}  # quote/table text -> collapsed
         self._texts_max = 10_000
 
-    def _indicator(self, code):
+    @staticmethod
+    def _remembered(cache: dict, key, find):
+        """(row, None) or (None, the lookup's message), worked out once per import for each key."""
         try:
-            return self._indicators[code]
+            return cache[key]
         except KeyError:
             try:
-                found = (self.lookup.indicator(code), None)
+                found = (find(key), None)
             except LookupFailed as exc:
                 found = (None, str(exc))
-            self._indicators[code] = found
+            cache[key] = found
             return found
 
+    def _indicator(self, code):
+        return self._remembered(self._indicators, code, self.lookup.indicator)
+
     def _source(self, slug):
-        try:
-            return self._sources[slug]
-        except KeyError:
-            try:
-                found = (self.lookup.source(slug), None)
-            except LookupFailed as exc:
-                found = (None, str(exc))
-            self._sources[slug] = found
-            return found
+        return self._remembered(self._sources, slug, self.lookup.source)
 
     def _member_ids(self, members: dict):
         pairs = tuple(members.items())
