@@ -32,7 +32,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import F, Model, Window
 from django.db.models.functions import RowNumber
-from graphql import GraphQLSchema, get_named_type, is_object_type
+from graphql import get_named_type, is_object_type
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
@@ -107,6 +107,13 @@ def batches(info: Info) -> RequestBatches:
     return request_batches(info.context.request)
 
 
+def no_query(resolver: Callable) -> Callable:
+    """Mark a resolver that reads only its object and the request's catalog (no query): siblings
+    are found through it too, e.g. the members of every observation of a page."""
+    resolver.no_query = True
+    return resolver
+
+
 def batched(resolver: Callable) -> Callable:
     """Mark a resolver that uses a loader: compiled execution leaves its documents to strawberry,
     whose executor gives the path that finds the siblings."""
@@ -138,23 +145,30 @@ def siblings(info: Info, parent: Any) -> list:
             continue
         items = registered[1]
         items = state.cohorts.get(id(items[0]), items)  # a loader's output: the whole fetch
-        found = _follow(info.schema, [items], chain[start + 1 :])
+        found = _follow(info, [items], chain[start + 1 :])
         if found is not None:
             return found
     return [parent]
 
 
-def _follow(schema: GraphQLSchema, values: list, steps: list[Path]) -> list | None:
-    """Follow ``steps`` (list indexes and fields) from ``values`` through loaded values only; None if
-    a step needs a resolver or a query."""
+def _follow(info: Info, values: list, steps: list[Path]) -> list | None:
+    """Follow ``steps`` (list indexes and fields) from ``values`` through loaded values and catalog reads
+    only; None if a step would need a query."""
+    schema = info.schema._schema
     for step in steps:
         if isinstance(step.key, int):
             values = [item for value in values if value is not None for item in value]
             continue
         field = schema.type_map[step.typename].fields.get(step.key) if step.typename else None
         definition = field.extensions.get("strawberry-definition") if field else None
-        if definition is None or definition.base_resolver is not None:
-            return None  # an alias, or a computed field
+        if definition is None:
+            return None  # an alias: which field it is is not in the path
+        resolver = definition.base_resolver
+        if resolver is not None:
+            if not getattr(resolver.wrapped_func, "no_query", False):
+                return None
+            values = [resolver.wrapped_func(value, info) for value in values if value is not None]
+            continue
         name = getattr(definition, "django_name", None) or definition.python_name
         read = []
         for value in values:

@@ -16,7 +16,7 @@ from strawberry_django.fields.field import StrawberryDjangoField
 from stats import models
 from stats.graphql import loaders
 from stats.graphql.context import catalog
-from stats.graphql.loaders import batched, batches
+from stats.graphql.loaders import batched, batches, no_query
 from stats.graphql.pages import LIMIT_DESCRIPTION, OFFSET_DESCRIPTION, asked, page_bounds, selects
 
 # The deprecated unpaged lists of observations (Source/Indicator/Member.observations) stop here.
@@ -153,6 +153,7 @@ class Member:
     order: int = column(description="Display order within the dimension.")
 
     @strawberry_django.field(description="The dimension this member belongs to.", only=["dimension_id"])
+    @no_query
     def dimension(self, info: Info) -> Dimension:
         return catalog(info).members_by_id[self.id].dimension
 
@@ -231,8 +232,8 @@ class HistoryEvent:
     id: int = strawberry.field(description="Event id (used to revert to this state in the admin).")
     label: str = strawberry.field(description="insert, update or delete.")
     at: str = strawberry.field(description="When (ISO 8601).")
-    user_id: int | None = strawberry.field(description="Who (user id), when known; shown to staff only.")
-    reason: str | None = strawberry.field(description="Why, as given with the change; shown to staff only.")
+    user_id: int | None = strawberry.field(description="Who (user id), when known; null unless the caller may read observations in the admin.")
+    reason: str | None = strawberry.field(description="Why, as given with the change; null unless the caller may read observations in the admin.")
     value: Decimal | None = strawberry.field(description="Printed value after the event.")
     corrected_value: Decimal | None = strawberry.field(description="Corrected value after the event.")
     flag: str = strawberry.field(description="Flag after the event.")
@@ -276,19 +277,19 @@ class Observation:
     @strawberry_django.field(
         description="The breakdown: one member per dimension (empty for a grand total).", only=["member_ids"]
     )
+    @no_query
     def members(self, info: Info) -> list[Member]:
         return catalog(info).breakdown(self.member_ids)
 
     @strawberry_django.field(
         description=(
-            "Recorded changes of this figure, oldest first, one page at a time (when, what; who and why for staff)."
+            "Recorded changes of this figure, oldest first, one page at a time (who and why for staff only)."
         )
     )
     @batched
     def history(self, info: Info, limit: Limit = 100, offset: Offset = 0) -> list[HistoryEvent]:
         limit, offset = page_bounds(limit, offset)
-        user = getattr(info.context.request, "user", None)
-        staff = bool(user is not None and user.is_active and user.is_staff)
+        staff = sees_identities(info)
         fetch = lambda keys: loaders.history(keys, offset=offset, limit=limit, identities=staff)  # noqa: E731
         events = batches(info).loader(("Observation.history", offset, limit, staff), fetch, list).load(info, self)
         return [
@@ -304,6 +305,13 @@ class Observation:
             )
             for e in events
         ]
+
+
+def sees_identities(info: Info) -> bool:
+    """Who changed a figure and why is for the warehouse's staff: callers who may read observations in the
+    admin (where the same history is shown). Anonymous callers see when and what, never who or why."""
+    user = getattr(info.context.request, "user", None)
+    return user is not None and user.has_perm("stats.view_observation")
 
 
 @strawberry.type(description="A page of observations (offset pagination) with the total count.")
