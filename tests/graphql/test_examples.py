@@ -53,8 +53,10 @@ def test_aggregate(gql):
 def test_source_walk(gql):
     source = gql(EXAMPLES["source-walk"])["source"]
     assert source["document"] == "004_8307a554f128111e.txt"
+    page = source["observationPage"]
+    assert (page["totalCount"], page["hasNextPage"]) == (len(page["items"]), False)
     by_indicator = {
-        (o["indicator"]["code"], tuple(m["label"] for m in o["members"])): o for o in source["observations"]
+        (o["indicator"]["code"], tuple(m["label"] for m in o["members"])): o for o in page["items"]
     }
     total = by_indicator[("missing.cases", ())]
     assert total["valueText"] == "28,886"
