@@ -232,7 +232,9 @@ def observation_pages(
     """A page of observations for each parent, in one query whatever the number of parents
     (row_number() over each parent's observations), their total in one more, and restatements in one."""
     column, join, condition, order = PARENTS[parent]
-    where = [condition] + (["o.is_preferred"] if preferred else []) + (["o.year = %(year)s"] if year is not None else [])
+    where = (
+        [condition] + (["o.is_preferred"] if preferred else []) + (["o.year = %(year)s"] if year is not None else [])
+    )
     params = {"keys": keys, "year": year, "first": offset, "last": offset + limit + 1}
     meta = models.Observation._meta
     tables = {

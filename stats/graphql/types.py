@@ -134,7 +134,9 @@ class Source:
         description="The figures this document prints, one page at a time (one per fact; restatements are nested)."
     )
     @batched
-    def observation_page(self, info: Info, limit: Limit = 100, offset: Offset = 0, year: Year = None) -> ObservationPage:
+    def observation_page(
+        self, info: Info, limit: Limit = 100, offset: Offset = 0, year: Year = None
+    ) -> ObservationPage:
         return observation_page(info, self, "source", limit=limit, offset=offset, year=year, preferred=False)
 
 
@@ -174,7 +176,9 @@ class Member:
         description="Observations broken down by this member (preferred source), one page at a time."
     )
     @batched
-    def observation_page(self, info: Info, limit: Limit = 100, offset: Offset = 0, year: Year = None) -> ObservationPage:
+    def observation_page(
+        self, info: Info, limit: Limit = 100, offset: Offset = 0, year: Year = None
+    ) -> ObservationPage:
         return observation_page(info, self, "member", limit=limit, offset=offset, year=year, preferred=True)
 
 
@@ -232,8 +236,12 @@ class HistoryEvent:
     id: int = strawberry.field(description="Event id (used to revert to this state in the admin).")
     label: str = strawberry.field(description="insert, update or delete.")
     at: str = strawberry.field(description="When (ISO 8601).")
-    user_id: int | None = strawberry.field(description="Who (user id), when known; null unless the caller may read observations in the admin.")
-    reason: str | None = strawberry.field(description="Why, as given with the change; null unless the caller may read observations in the admin.")
+    user_id: int | None = strawberry.field(
+        description="Who (user id), when known; null unless the caller may read observations in the admin."
+    )
+    reason: str | None = strawberry.field(
+        description="Why, as given with the change; null unless the caller may read observations in the admin."
+    )
     value: Decimal | None = strawberry.field(description="Printed value after the event.")
     corrected_value: Decimal | None = strawberry.field(description="Corrected value after the event.")
     flag: str = strawberry.field(description="Flag after the event.")
@@ -282,9 +290,7 @@ class Observation:
         return catalog(info).breakdown(self.member_ids)
 
     @strawberry_django.field(
-        description=(
-            "Recorded changes of this figure, oldest first, one page at a time (who and why for staff only)."
-        )
+        description=("Recorded changes of this figure, oldest first, one page at a time (who and why for staff only).")
     )
     @batched
     def history(self, info: Info, limit: Limit = 100, offset: Offset = 0) -> list[HistoryEvent]:
@@ -319,7 +325,9 @@ class ObservationPage:
     total_count: int = strawberry.field(description="How many observations match, over all pages.")
     offset: int = strawberry.field(description="Index of the first item of this page.")
     limit: int = strawberry.field(description="Page size asked for (capped at the server's maximum).")
-    has_next_page: bool = strawberry.field(description="Whether observations follow this page (ask with offset + limit).")
+    has_next_page: bool = strawberry.field(
+        description="Whether observations follow this page (ask with offset + limit)."
+    )
     items: list[Observation] = strawberry.field(description="The observations of this page.")
 
 

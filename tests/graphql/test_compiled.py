@@ -10,8 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from stats.graphql.schema import schema
 from tests.graphql.conftest import readme_examples
 from tests.graphql.test_query_counts import QUERIES as SHAPES
-from tests.graphql.test_query_counts import shaped
-from tests.graphql.test_query_counts import datasets  # noqa: F401  (the 10,000-row warehouse fixture)
+from tests.graphql.test_query_counts import (
+    datasets,  # noqa: F401  (the 10,000-row warehouse fixture)
+    shaped,
+)
 
 EXAMPLES = {name: doc for name, doc in readme_examples().items() if "mutation" not in doc}
 

@@ -55,9 +55,7 @@ def test_source_walk(gql):
     assert source["document"] == "004_8307a554f128111e.txt"
     page = source["observationPage"]
     assert (page["totalCount"], page["hasNextPage"]) == (len(page["items"]), False)
-    by_indicator = {
-        (o["indicator"]["code"], tuple(m["label"] for m in o["members"])): o for o in page["items"]
-    }
+    by_indicator = {(o["indicator"]["code"], tuple(m["label"] for m in o["members"])): o for o in page["items"]}
     total = by_indicator[("missing.cases", ())]
     assert total["valueText"] == "28,886"
     assert {r["valueText"] for r in total["restatements"]} == {"28886", "", "0"}
