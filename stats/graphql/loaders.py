@@ -32,7 +32,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import F, Model, Window
 from django.db.models.functions import RowNumber
-from graphql import get_named_type, is_object_type
+from graphql import FieldNode, GraphQLField, SelectionSetNode, get_named_type, is_object_type
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
@@ -83,6 +83,7 @@ class RequestBatches:
         self.lists: dict[int, tuple[Path, list]] = {}  # id(list's path) -> (path, items)
         self.cohorts: dict[int, list] = {}  # id(object) -> every object the same fetch returned
         self.loaders: dict[tuple, Loader] = {}
+        self.field_names: dict[str, set[str]] | None = None  # response key -> field names, from the document
 
     def loader(self, key: tuple, fetch: Callable[[list[int]], dict[int, Any]], missing: Callable[[], Any]) -> Loader:
         found = self.loaders.get(key)
@@ -154,15 +155,14 @@ def siblings(info: Info, parent: Any) -> list:
 def _follow(info: Info, values: list, steps: list[Path]) -> list | None:
     """Follow ``steps`` (list indexes and fields) from ``values`` through loaded values and catalog reads
     only; None if a step would need a query."""
-    schema = info.schema._schema
     for step in steps:
         if isinstance(step.key, int):
             values = [item for value in values if value is not None for item in value]
             continue
-        field = schema.type_map[step.typename].fields.get(step.key) if step.typename else None
+        field = _field(info, step)
         definition = field.extensions.get("strawberry-definition") if field else None
         if definition is None:
-            return None  # an alias: which field it is is not in the path
+            return None
         resolver = definition.base_resolver
         if resolver is not None:
             if not getattr(resolver.wrapped_func, "no_query", False):
@@ -179,6 +179,26 @@ def _follow(info: Info, values: list, steps: list[Path]) -> list | None:
                 read.append(found)
         values = read
     return [value for value in values if value is not None]
+
+
+def _field(info: Info, step: Path) -> GraphQLField | None:
+    """The field a path's response key stands for: its name, or the one field of that type it aliases."""
+    fields = info.schema._schema.type_map[step.typename].fields
+    state = batches(info)
+    if state.field_names is None:
+        state.field_names = defaultdict(set)
+        raw = info._raw_info
+        for definition in [raw.operation, *raw.fragments.values()]:
+            _collect_names(definition.selection_set, state.field_names)
+    names = [name for name in state.field_names.get(step.key, ()) if name in fields]
+    return fields[names[0]] if len(names) == 1 else None  # a key that names two fields: no siblings
+
+
+def _collect_names(selection_set: SelectionSetNode | None, into: dict[str, set[str]]) -> None:
+    for node in selection_set.selections if selection_set else ():
+        if isinstance(node, FieldNode):
+            into[(node.alias or node.name).value].add(node.name.value)
+        _collect_names(getattr(node, "selection_set", None), into)
 
 
 def _loaded(obj: Any, name: str) -> Any:
