@@ -290,7 +290,7 @@ class Observation:
         return catalog(info).breakdown(self.member_ids)
 
     @strawberry_django.field(
-        description=("Recorded changes of this figure, oldest first, one page at a time (who and why for staff only).")
+        description="Recorded changes of this figure, oldest first, one page at a time (who and why for staff only)."
     )
     @batched
     def history(self, info: Info, limit: Limit = 100, offset: Offset = 0) -> list[HistoryEvent]:
