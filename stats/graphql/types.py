@@ -317,7 +317,8 @@ def sees_identities(info: Info) -> bool:
     """Who changed a figure and why is for the warehouse's staff: callers who may read observations in the
     admin (where the same history is shown). Anonymous callers see when and what, never who or why."""
     user = getattr(info.context.request, "user", None)
-    return user is not None and user.has_perm("stats.view_observation")
+    # As the admin's has_view_permission: the view or the change permission.
+    return user is not None and any(user.has_perm(f"stats.{p}_observation") for p in ("view", "change"))
 
 
 @strawberry.type(description="A page of observations (offset pagination) with the total count.")

@@ -3,6 +3,7 @@ identities for anonymous callers (the query counts are in test_query_counts.py).
 
 import pghistory
 import pytest
+from django.contrib.auth.models import User
 
 from stats.graphql import types
 from stats.models import Observation
@@ -88,6 +89,10 @@ def test_history_shows_who_and_why_only_to_staff(gql, build, client, editor):
     (anonymous,) = gql(query, {"s": obs.source.slug})["observations"]["items"]
     assert [e["label"] for e in anonymous["history"]] == ["insert", "update"]
     assert {(e["userId"], e["reason"]) for e in anonymous["history"]} == {(None, None)}
+    nobody = User.objects.create_user("no-role", password="pw-for-tests-only")  # logged in, no permission
+    client.force_login(nobody)
+    (no_role,) = gql(query, {"s": obs.source.slug})["observations"]["items"]
+    assert no_role["history"] == anonymous["history"]
     client.force_login(editor)
     (staff,) = gql(query, {"s": obs.source.slug})["observations"]["items"]
     assert staff["history"][1] == {"label": "update", "userId": editor.id, "reason": "recounted from the printed table"}
