@@ -32,9 +32,11 @@ from stats.graphql.types import (
     Dimension,
     Flag,
     Indicator,
+    Limit,
     Member,
     Observation,
     ObservationPage,
+    Offset,
     Period,
     Qualifier,
     Source,
@@ -160,8 +162,8 @@ class Query:
         info: Info,
         filter: ObservationFilter | None = None,
         order: list[ObservationOrder] | None = None,
-        offset: int = 0,
-        limit: int = 100,
+        offset: Offset = 0,
+        limit: Limit = 100,
     ) -> ObservationPage:
         limit, offset = page_bounds(limit, offset)
         lookup = catalog(info)
