@@ -76,7 +76,8 @@ def test_the_preview_shows_each_figure_with_its_state_and_status(client, editor)
     assert (("Total", "Nevada"), "44") in shown
     assert (("Total", "Total"), "77") in shown
     assert {(f.indicator, f.year, f.source) for f in figures} == {("missing.cases", 2025, "impact-2025")}
-    assert "<th>State/territory</th>" in html and "<td>Nevada</td>" in html
+    assert "<th>State/territory</th>" in html
+    assert "<td>Nevada</td>" in html
 
 
 def test_a_change_is_shown_as_printed(client, editor):
@@ -191,8 +192,10 @@ def test_thousands_of_bad_rows_list_200_errors_then_counts_by_kind(client, edito
     response = upload(client, header + bad, shape="long")
     summary = response.context["import_errors"]
     assert (len(summary.listed), summary.total) == (200, 3010)
-    assert summary.more == [('column "state": unknown member … of dimension state', 2800),
-                            ('column "value": … is out of range for missing.cases (counts cannot be negative)', 10)]  # fmt: skip
+    assert summary.more == [
+        ('column "state": unknown member … of dimension state', 2800),
+        ('column "value": … is out of range for missing.cases (counts cannot be negative)', 10),
+    ]
     assert len(response.content) < 100_000
 
 

@@ -123,14 +123,18 @@ def preview_figures(result: ImportResult, lookup: CatalogLookup) -> tuple[list, 
                       members, printed_value, also)  # fmt: skip
 
     new = [
-        figure(r.source_row.row, r.indicator_id, r.source_id, r.values[0], r.member_ids, printed(r.fields["value_text"]))
+        figure(
+            r.source_row.row, r.indicator_id, r.source_id, r.values[0], r.member_ids, printed(r.fields["value_text"])
+        )
         for r in result.new_rows[:LISTED]
     ]
     changed = []
     for c in result.changes[:LISTED]:
         differences = c.differences
         value = next((f"{old} → {new}" for name, old, new in differences if name in ("value_text", "value")), "")
-        also = "; ".join(f"{name}: {old} → {new}" for name, old, new in differences if name not in ("value_text", "value"))
+        also = "; ".join(
+            f"{name}: {old} → {new}" for name, old, new in differences if name not in ("value_text", "value")
+        )
         changed.append(figure(c.row, c.indicator_id, c.source_id, c.year, c.member_ids,
                               value or printed(c.after["value_text"]), also))  # fmt: skip
     used = {d for f in new + changed for d in f.members}

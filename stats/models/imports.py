@@ -76,7 +76,9 @@ class ImportPreview(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(name="import_preview_checksum_sha256", condition=Q(checksum__regex=r"^[0-9a-f]{64}$"))
+            models.CheckConstraint(
+                name="import_preview_checksum_sha256", condition=Q(checksum__regex=r"^[0-9a-f]{64}$")
+            )
         ]
 
     def __str__(self) -> str:
