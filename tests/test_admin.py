@@ -61,15 +61,53 @@ def test_a_concurrent_edit_is_refused_with_a_conflict_message(client, editor, te
 
 
 def test_history_is_shown_and_a_change_can_be_reverted(client, editor, texas):
-    edit(client, texas, corrected_value="999", correction_reason="typo", reason="wrong correction")
+    edit(client, texas, corrected_value="999", reason="wrong correction")
     page = client.get(f"/admin/stats/observation/{texas.id}/change/").content.decode()
     assert "wrong correction" in page
-    assert "None → 999" in page
+    assert "corrected value — → 999" in page
     first = apps.get_model("stats", "ObservationEvent").objects.filter(pgh_obj_id=texas.id).earliest("pgh_id")
-    client.post(f"/admin/stats/observation/{texas.id}/revert/{first.pgh_id}/", {"reason": "undo the wrong correction"})
+    revert = f"/admin/stats/observation/{texas.id}/revert/{first.pgh_id}/"
+    before = client.get(revert)
+    assert before.context["changes"] == [("corrected value", "999", "—"), ("correction reason", "wrong correction", "—")]
+    assert '<td class="now">999</td><td class="then">—</td>' in before.content.decode()
+    client.post(revert, {"reason": "undo the wrong correction"})
     texas.refresh_from_db()
     assert texas.corrected_value is None
     assert texas.version == 3
+
+
+def test_the_history_button_shows_who_why_and_printed_values(client, editor, texas):
+    edit(client, texas, value_text="315", reason="the report was reprinted")
+    response = client.get(f"/admin/stats/observation/{texas.id}/history/")
+    entries = response.context["entries"]
+    assert [(e.what, e.user, e.reason) for e in entries][-1] == ("changed", "editor", "the report was reprinted")
+    assert entries[-1].changes == [("value", "253", "315"), ("value as printed", "253", "315")]
+    assert entries[0].what == "created"
+    page = response.content.decode()
+    assert "value as printed 253 → 315" in page
+    assert "None" not in page
+    assert "315.0000" not in page
+    assert f"/admin/stats/observation/{texas.id}/revert/{entries[0].event_id}/" in page
+
+
+def test_a_revert_of_another_observations_event_is_not_found(client, editor, texas):
+    other = Observation.objects.exclude(id=texas.id).order_by("id").first()
+    event = apps.get_model("stats", "ObservationEvent").objects.filter(pgh_obj_id=other.id).earliest("pgh_id")
+    response = client.post(f"/admin/stats/observation/{texas.id}/revert/{event.pgh_id}/", {"reason": "x"})
+    assert response.status_code == 404
+    assert Observation.objects.get(id=texas.id).version == texas.version
+
+
+def test_the_edit_form_asks_for_one_reason_which_is_also_the_corrections(client, editor, texas):
+    page = client.get(f"/admin/stats/observation/{texas.id}/change/").content.decode()
+    assert page.count('name="reason"') == 1
+    assert 'name="correction_reason"' not in page
+    edit(client, texas, corrected_value="254", reason="NCMEC erratum of 2022")
+    texas.refresh_from_db()
+    assert (texas.corrected_value, texas.correction_reason) == (254, "NCMEC erratum of 2022")
+    edit(client, texas, corrected_value="", reason="the erratum was withdrawn")
+    texas.refresh_from_db()
+    assert (texas.corrected_value, texas.correction_reason) == (None, "")
 
 
 def test_the_data_quality_page_lists_flags_and_explained_mismatches(client, editor):
