@@ -13,7 +13,6 @@ from stats.models import Observation
 from stats.models.observations import EDITABLE_FIELDS
 from stats.services.observations.planning import printed
 
-
 FIELD_LABELS = {name: str(Observation._meta.get_field(name).verbose_name) for name in EDITABLE_FIELDS}
 FIELD_LABELS["value_text"] = "value as printed"
 

@@ -68,7 +68,10 @@ def test_history_is_shown_and_a_change_can_be_reverted(client, editor, texas):
     first = apps.get_model("stats", "ObservationEvent").objects.filter(pgh_obj_id=texas.id).earliest("pgh_id")
     revert = f"/admin/stats/observation/{texas.id}/revert/{first.pgh_id}/"
     before = client.get(revert)
-    assert before.context["changes"] == [("corrected value", "999", "—"), ("correction reason", "wrong correction", "—")]
+    assert before.context["changes"] == [
+        ("corrected value", "999", "—"),
+        ("correction reason", "wrong correction", "—"),
+    ]
     assert '<td class="now">999</td><td class="then">—</td>' in before.content.decode()
     client.post(revert, {"reason": "undo the wrong correction"})
     texas.refresh_from_db()
