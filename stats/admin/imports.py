@@ -130,13 +130,12 @@ def preview_figures(result: ImportResult, lookup: CatalogLookup) -> tuple[list, 
     ]
     changed = []
     for c in result.changes[:LISTED]:
-        differences = c.differences
-        value = next((f"{old} → {new}" for name, old, new in differences if name in ("value_text", "value")), "")
+        value = [f"{old} → {now}" for name, old, now in c.differences if name in ("value_text", "value")]
         also = "; ".join(
-            f"{name}: {old} → {new}" for name, old, new in differences if name not in ("value_text", "value")
+            f"{name}: {old} → {now}" for name, old, now in c.differences if name not in ("value_text", "value")
         )
         changed.append(figure(c.row, c.indicator_id, c.source_id, c.year, c.member_ids,
-                              value or printed(c.after["value_text"]), also))  # fmt: skip
+                              value[0] if value else printed(c.after["value_text"]), also))  # fmt: skip
     used = {d for f in new + changed for d in f.members}
     dimensions = sorted((d for d in lookup.dimensions.values() if d.id in used), key=lambda d: (d.order, d.code))
     for f in new + changed:
