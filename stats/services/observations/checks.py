@@ -15,19 +15,27 @@ from stats.models import Flag, Unit
 from stats.services.errors import RowError
 from stats.services.observations.rows import FIELD_INDEX, ValidRow
 
-CHECKED_UNITS = (Unit.COUNT, Unit.PERCENT)
 FLAG, NOTE = FIELD_INDEX["flag"], FIELD_INDEX["note"]
 
 
 def import_facts(rows: list[ValidRow], lookup: CatalogLookup) -> dict[Fact, ValidRow]:
     """The rows of an import as the plain records ``stats.checks`` adds up, each with its row."""
     indicators, sources = lookup.indicators_by_id, lookup.sources_by_id
+    # A count is checked against a total of fewer dimensions: an indicator whose rows all have
+    # breakdowns of one size (a large file of leaf figures) has none, and costs nothing here.
+    sizes: dict[int, set[int]] = {}
+    for row in rows:
+        sizes.setdefault(row.indicator_id, set()).add(len(row.member_ids))
+    checked = {
+        i for i, n in sizes.items()
+        if indicators[i].unit == Unit.PERCENT or (indicators[i].unit == Unit.COUNT and len(n) > 1)
+    }  # fmt: skip
     breakdowns: dict[tuple, frozenset] = {}
     facts = {}
     for row in rows:
-        indicator = indicators[row.indicator_id]
-        if indicator.unit not in CHECKED_UNITS:
+        if row.indicator_id not in checked:
             continue
+        indicator = indicators[row.indicator_id]
         members = breakdowns.get(row.member_ids)
         if members is None:
             members = breakdowns[row.member_ids] = frozenset(
