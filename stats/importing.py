@@ -184,14 +184,15 @@ def table_rows(dataset: tablib.Dataset, options: TableOptions) -> list[Observati
 def preview_checks(result: ImportResult, lookup: CatalogLookup) -> tuple[list[TotalCheck], list[TotalCheck]]:
     """Total checks on the rows of an import: (unexplained, explained) mismatches."""
     facts = []
+    indicators, sources = lookup.indicators_by_id, lookup.sources_by_id
     for row in result.valid_rows:
-        indicator = next(i for i in lookup.indicators.values() if i.id == row.indicator_id)
+        indicator = indicators[row.indicator_id]
         f = row.fields
         facts.append(
             Fact(
                 indicator=indicator.code,
                 unit=indicator.unit,
-                source=row.source_row.source,
+                source=sources[row.source_id].slug,
                 year=f["year"],
                 period=f["period"],
                 since=f["since"],

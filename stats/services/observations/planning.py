@@ -45,7 +45,7 @@ class ImportResult:
 def _precision_rank(row: ValidRow) -> tuple:
     """Which of several printings of one fact is the observation: exact, then table, then first."""
     v = row.values
-    return (v[VALUE] is None, v[QUALIFIER] in APPROXIMATE, not row.source_row.from_table)
+    return (v[VALUE] is None, v[QUALIFIER] in APPROXIMATE, not row.from_table)
 
 
 def merge_printings(valid: list[ValidRow], merge: bool) -> tuple[list[ValidRow], dict, list[RowError]]:
@@ -69,11 +69,11 @@ def merge_printings(valid: list[ValidRow], merge: bool) -> tuple[list[ValidRow],
             primaries.append(row)
             continue
         if not merge:
-            first_row = row.source_row.row
+            first_row = row.row
             for dup in dups:
                 errors.append(
                     RowError(
-                        dup.source_row.row,
+                        dup.row,
                         None,
                         f"duplicate of row {first_row}: same indicator, source, year, period and breakdown",
                     )
@@ -196,10 +196,10 @@ def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, 
                 f"conflicts with existing observation #{observation_id} ({shown}); "
                 "give a reason to change existing data"
             )
-            plan.errors.append(RowError(row.source_row.row, None, message))
+            plan.errors.append(RowError(row.row, None, message))
             continue
         result.changed += 1
-        result.changes.append(Change(observation_id, row.source_row.row, before, row.fields))
+        result.changes.append(Change(observation_id, row.row, before, row.fields))
         plan.to_update.append((observation_id, row))
         if current_restatements != wanted_restatements:
             plan.restatement_writes[observation_id] = wanted_restatements
