@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -16,7 +16,7 @@ from stats.importing import TableOptions, long_rows, preview_checks, read_datase
 from stats.lookups import CatalogLookup
 from stats.models import ImportRecord
 from stats.services.errors import ImportFailed, RowError
-from stats.services.observations import file_checksum, observations_import
+from stats.services.observations import file_checksum, import_revert, observations_import
 
 UPLOADS = Path(settings.BASE_DIR) / ".local" / "imports"
 
@@ -157,6 +157,20 @@ class ImportRecordAdmin(admin.ModelAdmin):
     list_filter = ["status", "shape", "channel"]
     search_fields = ["file_name", "checksum", "reason"]
     readonly_fields = [f.name for f in ImportRecord._meta.fields]
+    actions = ["revert_imports"]
+
+    @admin.action(permissions=["revert"], description="Revert the selected imports as a whole")
+    def revert_imports(self, request, queryset):
+        for record in queryset:
+            try:
+                done = import_revert(record.pk, reason=f"import #{record.pk} reverted in the admin", user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{record}: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{record}: {done.deleted} removed, {done.restored} restored.")
+
+    def has_revert_permission(self, request) -> bool:
+        return request.user.has_perm("stats.import_observation")
 
     def has_add_permission(self, request):
         return False

@@ -35,24 +35,26 @@ def _quoted(columns) -> str:
 
 def _copy_staging(rows, observation_ids, progress) -> None:
     """COPY rows into the staging table; ``observation_ids`` gives each row's observation (or None)."""
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {STAGING} ({_quoted(STAGING_COLUMNS)}) FROM STDIN") as copy:
-            write_row = copy.write_row
-            # member_ids as the array's text form, made once per breakdown (COPY's text format reads it).
-            arrays: dict[tuple, str] = {}
-            written = 0
-            for observation_id, row in zip(observation_ids, rows, strict=True):
-                member_ids = row.member_ids
-                array = arrays.get(member_ids)
-                if array is None:
-                    array = arrays[member_ids] = "{" + ",".join(str(int(i)) for i in member_ids) + "}"
-                write_row((observation_id, row.indicator_id, row.source_id, array, *row.values))
-                written += 1
-                if progress and written == COPY_BATCH_SIZE:
-                    progress(written)
-                    written = 0
-            if progress and written:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {STAGING} ({_quoted(STAGING_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        write_row = copy.write_row
+        # member_ids as the array's text form, made once per breakdown (COPY's text format reads it).
+        arrays: dict[tuple, str] = {}
+        written = 0
+        for observation_id, row in zip(observation_ids, rows, strict=True):
+            member_ids = row.member_ids
+            array = arrays.get(member_ids)
+            if array is None:
+                array = arrays[member_ids] = "{" + ",".join(str(int(i)) for i in member_ids) + "}"
+            write_row((observation_id, row.indicator_id, row.source_id, array, *row.values))
+            written += 1
+            if progress and written == COPY_BATCH_SIZE:
                 progress(written)
+                written = 0
+        if progress and written:
+            progress(written)
 
 
 def write_plan(plan: ImportPlan, progress) -> None:
