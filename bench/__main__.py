@@ -164,7 +164,9 @@ def main() -> None:
         "--scale", type=int, default=0, metavar="N",
         help="also run the filtered query and table() on N observations (e.g. 10000000) in ncmec_bench_N",
     )  # fmt: skip
-    parser.add_argument("--import-rows", type=int, help="rows of the import measurement (default 100,000)")
+    parser.add_argument(
+        "--import-rows", type=int, help="rows of the large bulk import and export measurement (default 100,000)"
+    )
     args = parser.parse_args()
     repeats = 10 if args.quick else 50
     import_rows = args.import_rows or (20_000 if args.quick else 100_000)
@@ -175,7 +177,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from bench import imports, warehouse
+    from bench import bulk, warehouse
 
     call_command("migrate", verbosity=0)
     warehouse.build(args.observations, log=print)
@@ -193,17 +195,13 @@ def main() -> None:
         took = {label: f"{result[name]['p50_ms']:.1f} ms" for label, result in (("p50", uncached), ("cached", cached))}
         print(f"{name}: {took}, raw {raw['p50_ms']:.1f} ms")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "long.csv"
-        imports.write_long_file(path, import_rows)
-        service = imports.measure("service", path)
-        copy = imports.measure("copy", path)
+    bulk_results = bulk.run(import_rows)
 
     load = run_load(20 if args.quick else 60, 10 if args.quick else 20) if not args.no_load else None
 
     plans = {name: explain(sql, params) for name, (_, sql) in QUERIES.items() if name in SCALED or "series" in name}
     scaled = run_scale(args.scale, repeats) if args.scale else None
-    write_report(args, rows, static, service, copy, plans, repeats, load, scaled)
+    write_report(args, rows, static, bulk_results, plans, repeats, load, scaled)
     print(f"wrote {args.output}")
 
 
@@ -281,7 +279,7 @@ def load_section(load: dict | None) -> list[str]:
     return lines
 
 
-def targets(rows, static, service, copy, load, scaled=None) -> list[str]:
+def targets(rows, static, load, scaled=None) -> list[str]:
     """Each target of the performance issue with its measured value: met, or the gap and its reason."""
     by_name = {name: (uncached, cached, raw) for name, uncached, cached, raw in rows}
 
@@ -300,10 +298,6 @@ def targets(rows, static, service, copy, load, scaled=None) -> list[str]:
     )
     page_reason = "the same per-request cost as the table's (see there), plus about 700 values to walk"
     cores = "locust and both server workers share 2 cores; locust itself needs most of one"
-    memory = (
-        "the service keeps every validated row (compact) until the write, so memory grows with the file; "
-        "the CLI and the admin also read the whole file (tablib) before validating"
-    )
     lines = []
     for name in (
         "report table (state × status)",
@@ -344,21 +338,13 @@ def targets(rows, static, service, copy, load, scaled=None) -> list[str]:
             )
     else:
         lines.append("- 10,000,000 observations: **not measured in this run** (`--scale 10000000`)")
-    rate = service["rows"] / service["seconds"]
-    lines.append(
-        f"- import: {rate:,.0f} rows/s validated and atomic, {rate / (copy['rows'] / copy['seconds']):.2f} of "
-        f"COPY (target ≥ 20,000 rows/s and ≥ 0.1 of COPY): "
-        f"{verdict(rate >= 20_000, 'the integrity and history triggers run per row, as they do for COPY')}"
-    )
-    lines.append(
-        f"- import peak memory: {service['peak_mb']:.0f} MB for {service['rows']:,} rows "
-        f"(target ≤ 300 MB for 1,000,000 rows): "
-        f"{verdict(service['peak_mb'] <= 300 and service['rows'] >= 1_000_000, memory)}"
-    )
+    lines.append("- bulk import and export: see the section below")
     return lines
 
 
-def write_report(args, rows, static, service, copy, plans, repeats, load, scaled=None) -> None:
+def write_report(args, rows, static, bulk_results, plans, repeats, load, scaled=None) -> None:
+    from bench import bulk
+
     lines = [
         "# Benchmarks",
         "",
@@ -391,7 +377,7 @@ def write_report(args, rows, static, service, copy, plans, repeats, load, scaled
         "",
         "## Targets (issue: a service close to what PostgreSQL itself can do)",
         "",
-        *targets(rows, static, service, copy, load, scaled),
+        *targets(rows, static, load, scaled),
         *load_section(load),
         *scale_section(rows, scaled, args.observations),
         "",
@@ -408,18 +394,11 @@ def write_report(args, rows, static, service, copy, plans, repeats, load, scaled
         "Next steps, in order of gain: an async-capable middleware chain (the CSP middleware, WhiteNoise moved "
         "to the ASGI layer, pghistory's context only around writes), so an anonymous read crosses one thread "
         "boundary instead of four; answer compiled anonymous misses in front of Django as hits are; build table, "
-        "series and page rows from tuples (no model instance per row) or as JSON in PostgreSQL; a streaming "
-        "import (CSV read row by row, keys only kept between validation and write); an index-only path for "
-        "counts over several indicators.",
+        "series and page rows from tuples (no model instance per row) or as JSON in PostgreSQL; an import "
+        "that keeps only keys between validation and write; an index-only path for counts over several "
+        "indicators.",
         "",
-        "## Import",
-        "",
-        "| method | rows | seconds | rows/s | peak memory |",
-        "| --- | --- | --- | --- | --- |",
-        f"| import service (validated, all-or-nothing) | {service['rows']:,} | {service['seconds']:.2f} | "
-        f"{service['rows'] / service['seconds']:,.0f} | {service['peak_mb']:.0f} MB |",
-        f"| PostgreSQL COPY (ids resolved, same triggers) | {copy['rows']:,} | {copy['seconds']:.2f} | "
-        f"{copy['rows'] / copy['seconds']:,.0f} | {copy['peak_mb']:.0f} MB |",
+        *bulk.section(bulk_results),
         "",
         "## Query plans",
         "",

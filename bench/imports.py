@@ -1,6 +1,13 @@
-"""Import throughput: a long-format file through the real import service vs PostgreSQL COPY.
+"""Bulk import and export throughput and memory, each measured in its own process.
 
-Each measurement runs in a child process so its peak memory (max RSS) is its own.
+- service: a long-shape CSV through the import service (rows streamed from the file);
+- command: `manage.py import_facts FILE` end to end, as a user runs it (reading, validation, write, bar);
+- copy: COPY of the same rows, ids resolved, into the observations table with every rule enforced
+  (the writer supplies the breakdown's derived columns, so the rules run per statement);
+- floor: the same COPY into an unconstrained table of the same shape (no index, trigger or constraint);
+- export: `manage.py export_facts --output FILE` of the whole warehouse, imported rows included.
+
+Peak memory is the process's max RSS (``getrusage`` in the child, ``wait4`` for the commands).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ from pathlib import Path
 
 from bench.warehouse import STATES, STATUSES
 
+ROOT = Path(__file__).resolve().parent.parent
 HEADER = ["indicator", "source", "year", "bench_state", "bench_status", "value", "quote"]
+FLOOR_TABLE = "bench_copy_floor"
 
 
 def write_long_file(path: Path, rows: int) -> None:
@@ -38,25 +47,45 @@ def write_long_file(path: Path, rows: int) -> None:
             indicator += 1
 
 
+def _indicator_codes(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return sorted({r["indicator"] for r in csv.DictReader(handle)})
+
+
+def _clean(cursor) -> None:
+    """Remove the imported rows (and their history) in a few set-based statements."""
+    ids = "SELECT id FROM stats_observation WHERE indicator_id IN " \
+          "(SELECT id FROM stats_indicator WHERE code LIKE 'bench.import%%')"  # fmt: skip
+    cursor.execute(f"DELETE FROM stats_restatement WHERE observation_id IN ({ids})")
+    cursor.execute(f"CREATE TEMP TABLE bench_gone AS {ids}")
+    cursor.execute("DELETE FROM stats_observation WHERE id IN (SELECT id FROM bench_gone)")
+    cursor.execute("DELETE FROM stats_observationevent WHERE pgh_obj_id IN (SELECT id FROM bench_gone)")
+    cursor.execute("DROP TABLE bench_gone")
+    cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+    cursor.execute("VACUUM ANALYZE stats_observation")
+
+
 def _child(kind: str, path: str) -> None:
-    """Runs in a child process: import ``path`` one way, print timings and peak memory as JSON."""
+    """Runs in a child process: import ``path`` one way, print rows, seconds and peak memory as JSON."""
     import django
 
     django.setup()
     from django.db import connection
 
-    from stats.models import Observation
     from stats.services.catalog import indicator_upsert
     from stats.services.observations import ObservationRow, observations_import
 
-    with open(path, newline="", encoding="utf-8") as handle:
-        indicators = {r["indicator"] for r in csv.DictReader(handle)}
-    for code in sorted(indicators):
-        indicator_upsert(code=code, name=code, unit="count", topic="bench")
-    Observation.objects.filter(indicator__code__in=indicators).delete()
+    path = Path(path)
+    if kind == "prepare":
+        for code in _indicator_codes(path):
+            indicator_upsert(code=code, name=code, unit="count", topic="bench")
+        with connection.cursor() as cursor:
+            _clean(cursor)
+        print(json.dumps({}))
+        return
     started = time.perf_counter()
     if kind == "service":
-        with open(path, newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8") as handle:
             rows = (  # streamed: the service reads any iterable once
                 ObservationRow(
                     indicator=r["indicator"],
@@ -69,47 +98,103 @@ def _child(kind: str, path: str) -> None:
                 )
                 for n, r in enumerate(csv.DictReader(handle), start=2)
             )
-            result = observations_import(rows=rows, reason="benchmark", channel="bench", file_name=path)
-        count = result.new
+            count = observations_import(rows=rows, reason="benchmark", channel="bench", file_name=path.name).new
     else:
-        # COPY the same rows, already resolved to ids (what PostgreSQL alone can do).
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT code, id FROM stats_indicator WHERE code LIKE 'bench.import%%'")
-            ind = dict(cursor.fetchall())
-            cursor.execute("SELECT slug, id FROM stats_source WHERE slug LIKE 'bench-%%'")
-            src = dict(cursor.fetchall())
-            cursor.execute("SELECT d.code, m.code, m.id FROM stats_member m JOIN stats_dimension d "
-                           "ON d.id = m.dimension_id WHERE d.code LIKE 'bench_%%'")  # fmt: skip
-            mem = {(d, c): i for d, c, i in cursor.fetchall()}
-            started = time.perf_counter()
-            count = 0
-            with (
-                open(path, newline="", encoding="utf-8") as handle,
-                cursor.cursor.copy(
-                    "COPY stats_observation (indicator_id, source_id, year, member_ids, value, value_text, quote, "
-                    "created_at, updated_at) FROM STDIN"
-                ) as copy,
-            ):
-                for r in csv.DictReader(handle):
-                    members = sorted([mem[("bench_state", r["bench_state"])], mem[("bench_status", r["bench_status"])]])
-                    copy.write_row((ind[r["indicator"]], src[r["source"]], int(r["year"]), members,
-                                    r["value"].replace(",", ""), r["value"], r["quote"], "now", "now"))  # fmt: skip
-                    count += 1
+        count, started = _copy(connection, path, FLOOR_TABLE if kind == "floor" else "stats_observation")
     elapsed = time.perf_counter() - started
-    # Peak memory of the import itself, read before the clean-up (an ORM delete that loads every row).
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    Observation.objects.filter(indicator__code__in=indicators).delete()
     print(json.dumps({"rows": count, "seconds": elapsed, "peak_mb": peak_mb}))
 
 
-def measure(kind: str, path: Path) -> dict:
+def _copy(connection, path: Path, table: str) -> tuple[int, float]:
+    """COPY the file's rows, ids resolved (what PostgreSQL alone can do), into ``table``."""
+    columns = ("indicator_id, source_id, year, member_ids, dimension_ids, member_order, value, value_text, quote, "
+               "created_at, updated_at")  # fmt: skip
+    with connection.cursor() as cursor:
+        if table == FLOOR_TABLE:
+            cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+            cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (LIKE stats_observation INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        cursor.execute("SELECT code, id FROM stats_indicator WHERE code LIKE 'bench.import%%'")
+        ind = dict(cursor.fetchall())
+        cursor.execute("SELECT slug, id FROM stats_source WHERE slug LIKE 'bench-%%'")
+        src = dict(cursor.fetchall())
+        cursor.execute("SELECT d.code, m.code, m.id FROM stats_member m JOIN stats_dimension d "
+                       "ON d.id = m.dimension_id WHERE d.code LIKE 'bench_%%'")  # fmt: skip
+        mem = {(d, c): i for d, c, i in cursor.fetchall()}
+        # The breakdown's derived columns, as the database computes them, once per breakdown.
+        breakdowns = {}
+        for state in STATES:
+            for status in STATUSES:
+                ids = sorted([mem[("bench_state", state)], mem[("bench_status", status)]])
+                cursor.execute("SELECT dimension_ids, member_order FROM stats_breakdown(%s::bigint[])", [ids])
+                dims, order = cursor.fetchone()
+                breakdowns[(state, status)] = (_array(ids), _array(dims), order)
+        started = time.perf_counter()
+        count = 0
+        with (
+            path.open(newline="", encoding="utf-8") as handle,
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            reader = csv.reader(handle)
+            next(reader)
+            for indicator, source, year, state, status, value, quote in reader:
+                member_ids, dims, order = breakdowns[(state, status)]
+                copy.write_row((ind[indicator], src[source], year, member_ids, dims, order,
+                                value.replace(",", ""), value, quote, "now", "now"))  # fmt: skip
+                count += 1
+    return count, started
+
+
+def _array(ids) -> str:
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+def _python(kind: str, path: Path) -> dict:
     output = subprocess.run(
         [sys.executable, "-m", "bench.imports", kind, str(path)],
-        capture_output=True, text=True, env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True, text=True, env=os.environ.copy(), cwd=ROOT,
     )  # fmt: skip
     if output.returncode != 0:
-        raise RuntimeError(f"the {kind} import benchmark failed:\n{output.stderr[-3000:]}")
+        raise RuntimeError(f"the {kind} benchmark failed:\n{output.stderr[-3000:]}")
     return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def _command(args: list[str], **env) -> tuple[float, float]:
+    """Run a manage.py command; its wall time and peak RSS (MB)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{stderr[-3000:].decode(errors='replace')}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure(kind: str, path: Path) -> dict:
+    """One measurement on a clean warehouse (the imported rows of the previous one removed)."""
+    _python("prepare", path)
+    if kind != "command":
+        return _python(kind, path)
+    rows = sum(1 for _ in path.open(encoding="utf-8")) - 1
+    seconds, peak_mb = _command(
+        ["import_facts", str(path), "--reason", "benchmark"], IMPORT_MAX_BYTES=str(path.stat().st_size + 1)
+    )
+    return {"rows": rows, "seconds": seconds, "peak_mb": peak_mb}
+
+
+def measure_export(path: Path, output: Path) -> dict:
+    """Import ``path`` through the service, then export the whole warehouse with export_facts."""
+    measure("service", path)
+    seconds, peak_mb = _command(["export_facts", "--output", str(output)])
+    with output.open(encoding="utf-8") as handle:
+        rows = sum(1 for _ in csv.reader(handle)) - 1
+    output.unlink()
+    _python("prepare", path)
+    return {"rows": rows, "seconds": seconds, "peak_mb": peak_mb}
 
 
 if __name__ == "__main__":

@@ -13,10 +13,16 @@ Two shapes:
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
+from typing import BinaryIO
 
+import openpyxl
 import tablib
 from django.conf import settings
 
@@ -33,6 +39,14 @@ LONG_OPTIONAL = ("period", "since", "as_of", "qualifier", "quote", "flag", "note
 # table title or a correction, and an empty quote, flag, note or date is "not given", not "remove".
 LONG_UNSET = frozenset({"table", "corrected_value", "correction_reason"})
 LONG_KEPT_WHEN_EMPTY = ("quote", "flag", "note", "as_of")
+
+
+@functools.cache
+def _long_unset(empty: tuple[str, ...]) -> frozenset[str]:
+    """One shared set per combination of empty optional columns (not one per row of a large file)."""
+    return LONG_UNSET | frozenset(empty)
+
+
 TABLE_UNSET = frozenset({"note", "corrected_value", "correction_reason"})
 
 
@@ -43,56 +57,129 @@ def detect_format(file_name: str) -> str:
     return extension
 
 
-def read_dataset(data: bytes, file_name: str) -> tablib.Dataset:
-    """The file as a table of strings; refuses empty, oversized, badly encoded or unreadable files."""
-    if len(data) > settings.IMPORT_MAX_BYTES:
-        limit = settings.IMPORT_MAX_BYTES // (1024 * 1024)
-        raise ImportFailed([RowError(None, None, f"the file is over the size limit of {limit} MB; split it")])
-    if not data.strip():
-        raise ImportFailed([RowError(None, None, "the file is empty")])
-    kind = detect_format(file_name)
-    try:
-        if kind == "xlsx":
-            dataset = tablib.Dataset().load(io.BytesIO(data), format="xlsx")
-        else:
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                line = data[: exc.start].count(b"\n") + 1
+class TableFile:
+    """An import file's header and rows, read as they are iterated (one pass).
+
+    CSV is decoded and parsed line by line and XLSX read in openpyxl's read-only mode, so memory does
+    not grow with the file; the row limit is checked as rows are read and stops the read when crossed.
+    Blank rows are skipped.
+    """
+
+    def __init__(self, records: Iterator[list], kind: str) -> None:
+        self.kind = kind
+        self._records = (r for r in records if any(v not in (None, "") for v in r))
+        header = self._read(lambda: next(self._records, None))
+        if header is None:
+            raise ImportFailed([RowError(None, None, "the file is empty")])
+        while header and header[-1] in (None, ""):
+            header.pop()
+        self.headers = header
+        self._first = self._read(lambda: next(self._records, None))
+        if self._first is None:
+            raise ImportFailed([RowError(None, None, "the file has a header but no rows")])
+
+    def _read(self, step):
+        try:
+            return step()
+        except ImportFailed:
+            raise
+        except Exception as exc:
+            raise ImportFailed([RowError(None, None, f"the {self.kind.upper()} file cannot be read: {exc}")]) from None
+
+    def __iter__(self) -> Iterator[list]:
+        limit = settings.IMPORT_MAX_ROWS
+        record, count = self._first, 0
+        while record is not None:
+            count += 1
+            if count > limit:
                 raise ImportFailed(
-                    [RowError(line, None, "the file is not UTF-8 text; save it as CSV UTF-8 (or XLSX) and retry")]
-                ) from None
-            if kind == "csv":
-                _check_csv_shape(text)
-            dataset = tablib.Dataset().load(text, format=kind)
-    except ImportFailed:
-        raise
+                    [RowError(None, None, f"the file has more than {limit:,} rows, the limit of one import; split it")]
+                )
+            yield record
+            record = self._read(lambda: next(self._records, None))
+
+
+def read_dataset(data: bytes | Path, file_name: str) -> TableFile:
+    """The file's header and rows (read as iterated); refuses empty, oversized, badly encoded or unreadable files.
+
+    ``data`` is the file's content or its path (read without loading it whole).
+    """
+    size = data.stat().st_size if isinstance(data, Path) else len(data)
+    if size > settings.IMPORT_MAX_BYTES:
+        raise ImportFailed([RowError(None, None, f"the file is over the size limit of {_megabytes()} MB; split it")])
+    kind = detect_format(file_name)
+    handle = data.open("rb") if isinstance(data, Path) else io.BytesIO(data)
+    if kind == "xlsx":
+        return TableFile(_xlsx_records(handle), kind)
+    if kind == "csv":
+        return TableFile(_csv_records(handle), kind)
+    raw = handle.read()  # JSON is parsed whole: at most IMPORT_MAX_BYTES
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(raw[: exc.start].count(b"\n") + 1) from None
+    if not text.strip():
+        raise ImportFailed([RowError(None, None, "the file is empty")])
+    try:
+        dataset = tablib.Dataset().load(text, format=kind)
     except Exception as exc:
         raise ImportFailed([RowError(None, None, f"the {kind.upper()} file cannot be read: {exc}")]) from None
-    if not dataset.headers or dataset.height == 0:
-        raise ImportFailed([RowError(None, None, "the file has a header but no rows")])
-    if dataset.height > settings.IMPORT_MAX_ROWS:
+    return TableFile(iter([list(dataset.headers or []), *map(list, dataset)]), kind)
+
+
+def _megabytes() -> int:
+    return settings.IMPORT_MAX_BYTES // (1024 * 1024)
+
+
+def _not_utf8(line: int) -> ImportFailed:
+    return ImportFailed([RowError(line, None, "the file is not UTF-8 text; save it as CSV UTF-8 (or XLSX) and retry")])
+
+
+def _csv_records(handle: BinaryIO) -> Iterator[list]:
+    """CSV records, decoded line by line; a record whose cell count differs from the header's is an error."""
+
+    def lines():
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise _not_utf8(number) from None
+
+    width = None
+    for number, record in enumerate(csv.reader(lines()), start=1):
+        if width is None:
+            width = len(record)
+        elif record and len(record) != width:
+            raise ImportFailed([RowError(number, None, f"{len(record)} cells but the header has {width} columns")])
+        yield record
+
+
+def _xlsx_records(handle: BinaryIO) -> Iterator[list]:
+    """The active sheet's rows in openpyxl's read-only mode, after checking the unpacked size.
+
+    The zip's own sizes are what zipfile lets each member unpack to, so the check bounds the read.
+    """
+    try:
+        unpacked = sum(member.file_size for member in zipfile.ZipFile(handle).infolist())
+    except zipfile.BadZipFile as exc:
+        raise ImportFailed([RowError(None, None, f"the XLSX file cannot be read: {exc}")]) from None
+    if unpacked > settings.IMPORT_MAX_BYTES:
         raise ImportFailed(
             [
                 RowError(
-                    None, None, f"the file has {dataset.height:,} rows, over the limit of {settings.IMPORT_MAX_ROWS:,}"
+                    None,
+                    None,
+                    f"the XLSX file unpacks to {unpacked // (1024 * 1024):,} MB, over the size limit of "
+                    f"{_megabytes()} MB; split it",
                 )
             ]
         )
-    return dataset
-
-
-def _check_csv_shape(text: str) -> None:
-    """tablib pads short rows silently; a row with a missing cell must be an error instead."""
-    records = list(csv.reader(io.StringIO(text)))
-    width = len(records[0]) if records else 0
-    errors = [
-        RowError(number, None, f"{len(record)} cells but the header has {width} columns")
-        for number, record in enumerate(records, start=1)
-        if record and len(record) != width
-    ]
-    if errors:
-        raise ImportFailed(errors)
+    book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+    try:
+        for values in book.active.iter_rows(values_only=True):
+            yield list(values)
+    finally:
+        book.close()
 
 
 def _text(value) -> str:
@@ -103,8 +190,9 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def long_rows(dataset: tablib.Dataset, lookup: CatalogLookup) -> list[ObservationRow]:
-    """One observation row per data row; the header names the columns (row numbers count the header as 1)."""
+def long_rows(dataset: TableFile, lookup: CatalogLookup) -> Iterator[ObservationRow]:
+    """One observation row per data row, as the file is read; the header names the columns (row numbers
+    count the header as 1)."""
     headers = [_text(h) for h in dataset.headers]
     errors = []
     for required in LONG_REQUIRED:
@@ -123,28 +211,24 @@ def long_rows(dataset: tablib.Dataset, lookup: CatalogLookup) -> list[Observatio
         )
     if errors:
         raise ImportFailed(errors)
-    rows = []
     for number, values in enumerate(dataset, start=2):
         cell = {h: _text(v) for h, v in zip(headers, values, strict=False)}
-        rows.append(
-            ObservationRow(
-                indicator=cell["indicator"],
-                source=cell["source"],
-                year=cell["year"],
-                value_text=cell["value"],
-                members={d: cell[d] for d in dimension_columns if cell.get(d)},
-                period=cell.get("period") or Period.ANNUAL,
-                since=cell.get("since") or None,
-                as_of=_date(cell.get("as_of")),
-                qualifier=cell.get("qualifier") or Qualifier.EXACT,
-                quote=cell.get("quote") or f"imported row {number}",
-                flag=cell.get("flag", ""),
-                note=cell.get("note", ""),
-                row=number,
-                unset=LONG_UNSET | {name for name in LONG_KEPT_WHEN_EMPTY if not cell.get(name)},
-            )
+        yield ObservationRow(
+            indicator=cell["indicator"],
+            source=cell["source"],
+            year=cell["year"],
+            value_text=cell["value"],
+            members={d: cell[d] for d in dimension_columns if cell.get(d)},
+            period=cell.get("period") or Period.ANNUAL,
+            since=cell.get("since") or None,
+            as_of=_date(cell.get("as_of")),
+            qualifier=cell.get("qualifier") or Qualifier.EXACT,
+            quote=cell.get("quote") or f"imported row {number}",
+            flag=cell.get("flag", ""),
+            note=cell.get("note", ""),
+            row=number,
+            unset=_long_unset(tuple(name for name in LONG_KEPT_WHEN_EMPTY if not cell.get(name))),
         )
-    return rows
 
 
 def _date(text: str | None) -> date | None:
@@ -166,7 +250,7 @@ class TableOptions:
     title: str = ""
 
 
-def table_rows(dataset: tablib.Dataset, options: TableOptions) -> list[ObservationRow]:
+def table_rows(dataset: TableFile, options: TableOptions) -> list[ObservationRow]:
     """A printed table: first column row labels, other columns the column members (or Total)."""
     headers = [_text(h) for h in dataset.headers]
     spec = TableSpec(

@@ -124,7 +124,8 @@ def test_export_is_by_natural_keys_and_safe_for_spreadsheets(client, editor, tex
     Observation.objects.filter(id=texas.id).update(note="=HYPERLINK(evil)")
     response = client.get("/admin/stats/observation/export/csv/", {"year": "2021"})
     assert response["Content-Type"].startswith("text/csv")
-    content = response.content.decode()
+    assert response.streaming  # row by row, never the whole table in memory
+    content = b"".join(response.streaming_content).decode()
     header = content.splitlines()[0].split(",")
     assert {"source_document", "year", "indicator_code", "state", "case_status", "value_text"} <= set(header)
     assert "'=HYPERLINK(evil)" in content

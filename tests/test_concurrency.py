@@ -130,8 +130,9 @@ def test_an_import_killed_mid_write_leaves_the_warehouse_exactly_as_before(build
     try:
         deadline = time.monotonic() + 120
         with connection.cursor() as cursor:
-            while True:  # until the child's COPY is under way
-                cursor.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY stats_observation%%' "
+            while True:  # until the child's COPY (into its staging table) or merge is under way
+                cursor.execute("SELECT 1 FROM pg_stat_activity WHERE (query LIKE 'COPY import_staging%%' "
+                               "OR query LIKE '%%INSERT INTO stats_observation%%') "
                                "AND state = 'active' AND pid <> pg_backend_pid()")  # fmt: skip
                 if cursor.fetchone():
                     break
@@ -143,7 +144,8 @@ def test_an_import_killed_mid_write_leaves_the_warehouse_exactly_as_before(build
         child.wait(timeout=30)
     with connection.cursor() as cursor:
         while True:  # the server notices the lost client and rolls its transaction back
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY stats_observation%%' "
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE (query LIKE 'COPY import_staging%%' "
+                           "OR query LIKE '%%INSERT INTO stats_observation%%') "
                            "AND pid <> pg_backend_pid() AND state <> 'idle'")  # fmt: skip
             if cursor.fetchone()[0] == 0:
                 break

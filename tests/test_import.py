@@ -262,7 +262,9 @@ def test_a_file_over_the_size_limit_is_refused(client, editor, settings):
 
 def test_a_file_over_the_row_limit_is_refused(client, editor, settings):
     settings.IMPORT_MAX_ROWS = 2
-    assert errors_of(upload(client, STATES_2025, **TABLE)) == ["the file has 3 rows, over the limit of 2"]
+    assert errors_of(upload(client, STATES_2025, **TABLE)) == [
+        "the file has more than 2 rows, the limit of one import; split it"
+    ]
 
 
 def test_an_unsupported_file_type_is_refused(client, editor):

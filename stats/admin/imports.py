@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import RegexValidator
 from django.shortcuts import redirect
@@ -21,7 +21,7 @@ from stats.importing import TableOptions, long_rows, read_dataset, table_rows
 from stats.lookups import CatalogLookup
 from stats.models import ImportPreview, ImportRecord
 from stats.services.errors import ImportFailed, RowError, error_summary
-from stats.services.observations import ImportResult, file_checksum, observations_import
+from stats.services.observations import ImportResult, file_checksum, import_revert, observations_import
 from stats.services.observations.planning import printed
 
 LISTED = 200  # figures and errors listed on one page; the rest are counted
@@ -123,9 +123,7 @@ def preview_figures(result: ImportResult, lookup: CatalogLookup) -> tuple[list, 
                       members, printed_value, also)  # fmt: skip
 
     new = [
-        figure(
-            r.source_row.row, r.indicator_id, r.source_id, r.values[0], r.member_ids, printed(r.fields["value_text"])
-        )
+        figure(r.row, r.indicator_id, r.source_id, r.values[0], r.member_ids, printed(r.fields["value_text"]))
         for r in result.new_rows[:LISTED]
     ]
     changed = []
@@ -249,6 +247,20 @@ class ImportRecordAdmin(admin.ModelAdmin):
     list_filter = ["status", "shape", "channel"]
     search_fields = ["file_name", "checksum", "reason"]
     readonly_fields = [f.name for f in ImportRecord._meta.fields]
+    actions = ["revert_imports"]
+
+    @admin.action(permissions=["revert"], description="Revert the selected imports as a whole")
+    def revert_imports(self, request, queryset):
+        for record in queryset:
+            try:
+                done = import_revert(record.pk, reason=f"import #{record.pk} reverted in the admin", user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{record}: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{record}: {done.deleted} removed, {done.restored} restored.")
+
+    def has_revert_permission(self, request) -> bool:
+        return request.user.has_perm("stats.import_observation")
 
     def has_add_permission(self, request):
         return False

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -14,19 +14,13 @@ from django.urls import path
 
 from stats.admin.imports import ObservationImportMixin
 from stats.checks import mismatches, total_checks, warehouse_facts
+from stats.exports import facts_response
 from stats.history import field_changes, observation_history
 from stats.importing import FORMATS
 from stats.lookups import CatalogLookup
 from stats.models import Member, Observation, Restatement
-from stats.resources import ObservationResource
 from stats.services.errors import ConflictError
 from stats.services.observations import EDITABLE_FIELDS, observation_revert, observation_update
-
-CONTENT_TYPES = {
-    "csv": "text/csv",
-    "json": "application/json",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 
 
 class MemberFilter(admin.SimpleListFilter):
@@ -225,11 +219,7 @@ class ObservationAdmin(ObservationImportMixin, admin.ModelAdmin):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         queryset = changelist.get_queryset(request)
-        data = ObservationResource().export(queryset).export(file_format)
-        content_type = CONTENT_TYPES[file_format]
-        response = HttpResponse(data, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="observations.{file_format}"'
-        return response
+        return facts_response(queryset, file_format)
 
     def data_quality_view(self, request):
         if not self.has_view_permission(request):

@@ -22,6 +22,7 @@ class ImportRecord(models.Model):
         COMMITTED = "committed", "committed"
         DRY_RUN = "dry_run", "preview only"
         FAILED = "failed", "failed (nothing written)"
+        REVERTED = "reverted", "reverted (undone as a whole)"
 
     created_at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(

@@ -1,11 +1,11 @@
 """Write the whole warehouse as one flat table (CSV, JSON or XLSX)."""
 
-import sys
+import codecs
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from stats.exports import facts_dataset
+from stats.exports import write_facts
 
 
 class Command(BaseCommand):
@@ -24,12 +24,24 @@ class Command(BaseCommand):
         from stats.models import Observation
 
         queryset = Observation.objects.preferred() if preferred_only else Observation.objects.all()
-        data = facts_dataset(queryset).export(format)
+        # Written as read from the database: memory stays flat however many observations there are.
         if output is None:
-            if isinstance(data, bytes):
-                sys.stdout.buffer.write(data)
-            else:
-                self.stdout.write(data, ending="")
+            binary = getattr(self.stdout, "buffer", None)  # None when standard output is a text stream
+            if binary is None and format == "xlsx":
+                raise CommandError("xlsx needs a file: give --output")
+            write_facts(binary or _Text(self.stdout), format, queryset)
             return
-        output.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+        with output.open("wb") as handle:
+            write_facts(handle, format, queryset)
         self.stderr.write(f"wrote {output}")
+
+
+class _Text:
+    """A binary sink over a text stream (standard output replaced by a text buffer, as in tests)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(self.decoder.decode(data), ending="")

@@ -43,13 +43,13 @@ def run_import(command: BaseCommand, file: Path, *, dry_run: bool, reason: str, 
     """Shared by import_facts and import_table: read, validate, preview or write, report."""
     if not file.is_file():
         raise CommandError(f"{file} does not exist")
-    data = file.read_bytes()
     try:
-        rows = to_rows(read_dataset(data, file.name))
-        with tqdm(total=len(rows), unit="row", disable=len(rows) < 10_000 or dry_run, file=command.stderr) as bar:
+        rows = to_rows(read_dataset(file, file.name))  # read as it is validated, never whole
+        # The bar counts rows written (the file's row count is not known before it is read).
+        with tqdm(unit="row", disable=file.stat().st_size < 1_000_000 or dry_run, file=command.stderr) as bar:
             result = observations_import(
                 rows=rows, reason=reason, channel="cli", shape=shape, file_name=file.name,
-                checksum=file_checksum(data), options=table or {}, dry_run=dry_run, progress=bar.update,
+                checksum=file_checksum(file), options=table or {}, dry_run=dry_run, progress=bar.update,
                 sum_mismatch_note=flag_sum_mismatch, confirm_years_outside_edition=confirm_years_outside_edition,
             )  # fmt: skip
     except ImportFailed as exc:

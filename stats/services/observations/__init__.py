@@ -5,7 +5,8 @@
 - ``planning``: new, changed, unchanged and conflicting facts against the stored data;
 - ``writing``: COPY for new facts, batched updates, the preferred-source rule;
 - ``importing``: the import service tying them together, all or nothing;
-- ``edits``: staff corrections, flags and reverts of one observation.
+- ``edits``: staff corrections, flags and reverts of one observation;
+- ``reverting``: undoing a whole import.
 """
 
 from stats.models.observations import EDITABLE_FIELDS
@@ -17,6 +18,7 @@ from stats.services.observations.edits import (
 )
 from stats.services.observations.importing import file_checksum, observations_import
 from stats.services.observations.planning import Change, ImportResult
+from stats.services.observations.reverting import ImportReverted, import_revert
 from stats.services.observations.rows import ObservationRow, ValidRow
 from stats.services.observations.writing import observations_refresh_preferred
 
@@ -24,9 +26,11 @@ __all__ = [
     "EDITABLE_FIELDS",
     "Change",
     "ImportResult",
+    "ImportReverted",
     "ObservationRow",
     "ValidRow",
     "file_checksum",
+    "import_revert",
     "observation_correct",
     "observation_flag",
     "observation_revert",

@@ -7,8 +7,6 @@ explicit option), so the admin, the CLI and every other channel obey the same ru
 
 from __future__ import annotations
 
-import dataclasses
-
 from stats.checks import Fact, TotalCheck, mismatches, total_checks
 from stats.lookups import CatalogLookup
 from stats.models import Flag, Unit
@@ -71,8 +69,7 @@ def flagged_as_sum_mismatch(
         if row.key in keys:
             values = list(row.values)
             values[FLAG], values[NOTE] = Flag.SUM_MISMATCH, note
-            source_row = dataclasses.replace(row.source_row, unset=row.source_row.unset - {"flag", "note"})
-            row = ValidRow(source_row, row.indicator_id, row.source_id, row.member_ids, tuple(values))
+            row = row.replaced(tuple(values), unset=row.unset - {"flag", "note"})
         flagged.append(row)
     return flagged, len(keys)
 
@@ -80,7 +77,7 @@ def flagged_as_sum_mismatch(
 def sum_mismatch_errors(unexplained: list[TotalCheck], row_of: dict[Fact, ValidRow]) -> list[RowError]:
     return [
         RowError(
-            row_of[check.where].source_row.row,
+            row_of[check.where].row,
             None,
             f"the parts do not add up: {check}. Fix the file, or store the figures as printed and flag them "
             "as a sum mismatch with a note",

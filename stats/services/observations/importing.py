@@ -8,6 +8,7 @@ the write itself runs in one transaction, serialized with other imports.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pghistory
 import psycopg
@@ -173,5 +174,9 @@ def observations_import(
     return result
 
 
-def file_checksum(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def file_checksum(data: bytes | Path) -> str:
+    """SHA-256 of a file's content (given as bytes, or a path read in chunks)."""
+    if not isinstance(data, Path):
+        return hashlib.sha256(data).hexdigest()
+    with data.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -77,7 +77,7 @@ class ImportResult:
 def _precision_rank(row: ValidRow) -> tuple:
     """Which of several printings of one fact is the observation: exact, then table, then first."""
     v = row.values
-    return (v[VALUE] is None, v[QUALIFIER] in APPROXIMATE, not row.source_row.from_table)
+    return (v[VALUE] is None, v[QUALIFIER] in APPROXIMATE, not row.from_table)
 
 
 def merge_printings(valid: list[ValidRow], merge: bool) -> tuple[list[ValidRow], dict, list[RowError]]:
@@ -101,11 +101,11 @@ def merge_printings(valid: list[ValidRow], merge: bool) -> tuple[list[ValidRow],
             primaries.append(row)
             continue
         if not merge:
-            first_row = row.source_row.row
+            first_row = row.row
             for dup in dups:
                 errors.append(
                     RowError(
-                        dup.source_row.row,
+                        dup.row,
                         None,
                         f"duplicate of row {first_row}: same indicator, source, year, period and breakdown",
                     )
@@ -187,9 +187,9 @@ def _keeping_stored(row: ValidRow, stored: tuple) -> ValidRow:
     """The row with the stored values of the optional fields its file left empty."""
     values = list(row.values)
     for name, before in zip(COMPARED_FIELDS, stored, strict=True):
-        if name in row.source_row.unset:
+        if name in row.unset:
             values[FIELD_INDEX[name]] = before
-    return ValidRow(row.source_row, row.indicator_id, row.source_id, row.member_ids, tuple(values))
+    return row.replaced(tuple(values))
 
 
 def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, result: ImportResult) -> ImportPlan:
@@ -223,7 +223,7 @@ def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, 
                 plan.new_restatements[key] = wanted_restatements
             continue
         observation_id, before_values = obs[0], obs[1:]
-        if row.source_row.unset:
+        if row.unset:
             row = _keeping_stored(row, before_values)
         result.valid_rows.append(row)
         values = row.values
@@ -245,10 +245,10 @@ def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, 
                 f"conflicts with existing observation #{observation_id} ({shown}); "
                 "give a reason to change existing data"
             )
-            plan.errors.append(RowError(row.source_row.row, None, message))
+            plan.errors.append(RowError(row.row, None, message))
             continue
         result.changed += 1
-        change = Change(observation_id, row.source_row.row, before, row.fields, row.indicator_id, row.source_id,
+        change = Change(observation_id, row.row, before, row.fields, row.indicator_id, row.source_id,
                         values[0], row.member_ids)  # fmt: skip
         result.changes.append(change)
         plan.to_update.append((observation_id, row))

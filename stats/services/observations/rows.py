@@ -72,19 +72,31 @@ VALUE, QUALIFIER = FIELD_INDEX["value"], FIELD_INDEX["qualifier"]
 class ValidRow:
     """A row resolved against the catalog, ready to write.
 
-    One per imported row, so kept small: the field values are a tuple in ``FIELD_NAMES`` order and
-    ``fields`` builds the dict on demand.
+    One per imported row, so kept small: ids, the field values as a tuple in ``FIELD_NAMES`` order
+    (``fields`` builds the dict on demand) and where the row came from; not the source row itself,
+    which is dropped once validated.
     """
 
-    __slots__ = ("indicator_id", "member_ids", "source_id", "source_row", "values")
+    __slots__ = ("from_table", "indicator_id", "member_ids", "row", "source_id", "unset", "values")
 
     def __init__(self, source_row: ObservationRow, indicator_id: int, source_id: int,
                  member_ids: tuple[int, ...], fields: dict[str, Any] | tuple) -> None:  # fmt: skip
-        self.source_row = source_row
+        self.row = source_row.row
+        self.from_table = source_row.from_table
+        self.unset = source_row.unset
         self.indicator_id = indicator_id
         self.source_id = source_id
         self.member_ids = member_ids
         self.values = tuple(fields[name] for name in FIELD_NAMES) if isinstance(fields, dict) else tuple(fields)
+
+    def replaced(self, values: tuple, unset: frozenset[str] | None = None) -> ValidRow:
+        """The same row with other field values (and, given, other fields its file left empty)."""
+        new = object.__new__(ValidRow)
+        new.row, new.from_table = self.row, self.from_table
+        new.indicator_id, new.source_id, new.member_ids = self.indicator_id, self.source_id, self.member_ids
+        new.unset = self.unset if unset is None else unset
+        new.values = tuple(values)
+        return new
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -96,7 +108,7 @@ class ValidRow:
         return (self.indicator_id, self.source_id, v[0], v[1], v[2], self.member_ids)
 
     def _astuple(self) -> tuple:
-        return (self.source_row, self.indicator_id, self.source_id, self.member_ids, self.values)
+        return (self.row, self.from_table, self.indicator_id, self.source_id, self.member_ids, self.values)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ValidRow):
@@ -107,6 +119,6 @@ class ValidRow:
 
     def __repr__(self) -> str:
         return (
-            f"ValidRow(source_row={self.source_row!r}, indicator_id={self.indicator_id!r}, "
-            f"source_id={self.source_id!r}, member_ids={self.member_ids!r}, fields={self.fields!r})"
+            f"ValidRow(row={self.row!r}, indicator_id={self.indicator_id!r}, source_id={self.source_id!r}, "
+            f"member_ids={self.member_ids!r}, fields={self.fields!r})"
         )

@@ -1,55 +1,95 @@
-"""Writing a planned import: new observations by COPY, changes in batches, the preferred-source rule."""
+"""Writing a planned import: every row COPYed into a staging table, then merged in one statement each.
+
+The observations table checks its rules once per statement (migration 0012), so the new facts go in
+with one INSERT ... SELECT and the changed ones with one UPDATE ... FROM, however many there are; the
+breakdown's derived columns are computed per distinct breakdown by the database's own function.
+"""
 
 from __future__ import annotations
 
 from django.db import connection
 from django.utils import timezone
 
-from stats.models import Observation, Restatement
+from stats.models import Restatement
 from stats.services.observations.planning import ImportPlan, existing_facts
-from stats.services.observations.rows import COMPARED_FIELDS, FIELD_NAMES, ValidRow
+from stats.services.observations.rows import COMPARED_FIELDS, FIELD_NAMES
 
-BATCH_SIZE = 2000
 COPY_BATCH_SIZE = 50_000
+STAGING = "import_staging"
 
-COPY_COLUMNS = ("indicator_id", "source_id", "member_ids", "year", "period", "since", "as_of", "value", "value_text",
-                "qualifier", "quote", "table", "flag", "note", "corrected_value", "correction_reason", "is_preferred",
-                "version", "created_at", "updated_at")  # fmt: skip
+# The staging table: the observation to change (none for a new one), the fact's ids, the row's values.
+STAGING_COLUMNS = {
+    "observation_id": "bigint", "indicator_id": "bigint", "source_id": "bigint", "member_ids": "bigint[]",
+    "year": "integer", "period": "text", "since": "integer", "as_of": "date", "value": "numeric",
+    "value_text": "text", "qualifier": "text", "quote": "text", "table": "text", "flag": "text", "note": "text",
+    "corrected_value": "numeric", "correction_reason": "text",
+}  # fmt: skip
+if tuple(STAGING_COLUMNS)[4:] != FIELD_NAMES:
+    raise ImportError("the staging table's value columns must follow FIELD_NAMES (a ValidRow's values)")
+INSERTED = [c for c in STAGING_COLUMNS if c != "observation_id"]
 
 
-def _copy_new(batch: list[ValidRow]) -> None:
-    """Insert new observations with COPY: the database's triggers still check every row."""
-    now = timezone.now()
-    columns = ", ".join(f'"{c}"' for c in COPY_COLUMNS)
-    with connection.cursor() as cursor:
-        # pghistory sets its context (who, why) by prefixing statements it does not skip; plain SELECTs
-        # are skipped, COPY bypasses Django's cursor: run one such statement first in this transaction.
-        cursor.execute("WITH history_context AS (SELECT 1) SELECT 1")
-        with cursor.cursor.copy(f"COPY stats_observation ({columns}) FROM STDIN") as copy:
-            write_row = copy.write_row
-            # member_ids as the array's text form, made once per breakdown (COPY's text format reads it).
-            arrays: dict[tuple, str] = {}
-            for row in batch:
-                member_ids = row.member_ids
-                array = arrays.get(member_ids)
-                if array is None:
-                    array = arrays[member_ids] = "{" + ",".join(str(int(i)) for i in member_ids) + "}"
-                year, period, since, as_of, value, value_text, qualifier, quote, table, flag, note, corrected, why = (
-                    row.values
-                )
-                write_row(
-                    (row.indicator_id, row.source_id, array, year, period, since, as_of, value,
-                     value_text, qualifier, quote, table, flag, note, corrected, why, True, 1, now, now)
-                )  # fmt: skip
+def _quoted(columns) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _copy_staging(rows, observation_ids, progress) -> None:
+    """COPY rows into the staging table; ``observation_ids`` gives each row's observation (or None)."""
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {STAGING} ({_quoted(STAGING_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        write_row = copy.write_row
+        # member_ids as the array's text form, made once per breakdown (COPY's text format reads it).
+        arrays: dict[tuple, str] = {}
+        written = 0
+        for observation_id, row in zip(observation_ids, rows, strict=True):
+            member_ids = row.member_ids
+            array = arrays.get(member_ids)
+            if array is None:
+                array = arrays[member_ids] = "{" + ",".join(str(int(i)) for i in member_ids) + "}"
+            write_row((observation_id, row.indicator_id, row.source_id, array, *row.values))
+            written += 1
+            if progress and written == COPY_BATCH_SIZE:
+                progress(written)
+                written = 0
+        if progress and written:
+            progress(written)
 
 
 def write_plan(plan: ImportPlan, progress) -> None:
+    """Write the plan's new and changed observations and their restatements (inside the import's transaction)."""
     to_create, to_update = plan.to_create, plan.to_update
-    for start in range(0, len(to_create), COPY_BATCH_SIZE):
-        batch = to_create[start : start + COPY_BATCH_SIZE]
-        _copy_new(batch)
-        if progress:
-            progress(len(batch))
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        columns = ", ".join(f'"{c}" {t}' for c, t in STAGING_COLUMNS.items())
+        cursor.execute(f"CREATE TEMP TABLE {STAGING} ({columns}) ON COMMIT DROP")
+        _copy_staging(to_create, (None for _ in to_create), progress)
+        _copy_staging((row for _, row in to_update), (oid for oid, _ in to_update), progress)
+        if to_create:
+            cursor.execute(
+                f"""
+                INSERT INTO stats_observation ({_quoted(INSERTED)}, dimension_ids, member_order,
+                                               is_preferred, version, created_at, updated_at)
+                SELECT {", ".join(f's."{c}"' for c in INSERTED)}, b.dimension_ids, b.member_order, true, 1, %s, %s
+                  FROM {STAGING} s
+                  JOIN (SELECT d.member_ids AS breakdown, f.dimension_ids, f.member_order
+                          FROM (SELECT DISTINCT member_ids FROM {STAGING} WHERE observation_id IS NULL) d
+                          CROSS JOIN LATERAL stats_breakdown(d.member_ids) f) b ON b.breakdown = s.member_ids
+                 WHERE s.observation_id IS NULL
+                """,
+                [now, now],
+            )
+        if to_update:
+            assignments = ", ".join(f'"{c}" = s."{c}"' for c in COMPARED_FIELDS)
+            cursor.execute(
+                f"""
+                UPDATE stats_observation o SET {assignments}, version = o.version + 1, updated_at = %s
+                  FROM {STAGING} s WHERE s.observation_id = o.id
+                """,
+                [now],
+            )
+        cursor.execute(f"DROP TABLE {STAGING}")
     if plan.new_restatements:
         ids = {key: found[0] for key, found in existing_facts(plan.new_restatements).items()}
         Restatement.objects.bulk_create(
@@ -59,21 +99,6 @@ def write_plan(plan: ImportPlan, progress) -> None:
                 for values in rows
             ]
         )
-    now = timezone.now()
-    for start in range(0, len(to_update), BATCH_SIZE):
-        batch = to_update[start : start + BATCH_SIZE]
-        observations = Observation.objects.in_bulk([observation_id for observation_id, _ in batch])
-        changed = []
-        for observation_id, row in batch:
-            obs = observations[observation_id]
-            for name, value in zip(FIELD_NAMES, row.values, strict=True):
-                setattr(obs, name, value)
-            obs.version += 1
-            obs.updated_at = now
-            changed.append(obs)
-        Observation.objects.bulk_update(changed, [*COMPARED_FIELDS, "version", "updated_at"])
-        if progress:
-            progress(len(batch))
     if plan.restatement_writes:
         Restatement.objects.filter(observation_id__in=list(plan.restatement_writes)).delete()
         Restatement.objects.bulk_create(
