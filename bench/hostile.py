@@ -89,9 +89,9 @@ CASES = [
         lambda: (post({"query": f"# {i}{'x' * MB}\n{{ dataVersion }}"}) for i in range(60)),
     ),
     Case(
-        "documents-60x100kb",
-        "60 distinct valid 100 KB documents (answered, never kept)",
-        lambda: (post({"query": f"# {i}{'x' * 100_000}\n{{ dataVersion }}"}) for i in range(60)),
+        "documents-60x30kb",
+        "60 distinct valid 30 KB documents (answered, never kept)",
+        lambda: (post({"query": f"# {i}{'x' * 30_000}\n{{ dataVersion }}"}) for i in range(60)),
         expect=frozenset({200}),
     ),
     Case(
@@ -210,17 +210,23 @@ CASES = [
         hides=("y" * 101,),
     ),
     Case(
-        "echo-60kb",
-        "a 60 KB string argument (under the body limit)",
-        one(lambda: post({"query": '{ indicator(code: "' + "y" * 60_000 + '") { name } }'})),
+        "echo-30kb",
+        "a 30 KB string argument (under the document limit)",
+        one(lambda: post({"query": '{ indicator(code: "' + "y" * 30_000 + '") { name } }'})),
         expect=frozenset({200}),
         hides=("y" * 101,),
     ),
     Case(
-        "echo-60kb-int",
-        "a 60 KB string where an Int belongs",
-        one(lambda: post({"query": '{ coverage(year: "' + "y" * 60_000 + '") { year } }'})),
+        "echo-30kb-int",
+        "a 30 KB string where an Int belongs",
+        one(lambda: post({"query": '{ coverage(year: "' + "y" * 30_000 + '") { year } }'})),
         expect=frozenset({200}),
+        hides=("y" * 101,),
+    ),
+    Case(
+        "echo-100kb",
+        "a 100 KB string argument (under the body limit, over the document limit)",
+        one(lambda: post({"query": '{ indicator(code: "' + "y" * 100_000 + '") { name } }'})),
         hides=("y" * 101,),
     ),
     Case(

@@ -18,9 +18,10 @@ MAX_KEYS = 1000  # distinct warnings remembered (the oldest forgotten first)
 class RepeatedWarnings(logging.Filter):
     """At most one record per interval for each distinct WARNING message."""
 
-    def __init__(self, seconds: float = 60.0) -> None:
+    def __init__(self, seconds: float = 60.0, clock=time.monotonic) -> None:
         super().__init__()
         self.seconds = seconds
+        self.clock = clock
         self._seen: OrderedDict[tuple[str, str], list] = OrderedDict()  # key -> [last passed, dropped since]
         self._lock = threading.Lock()
 
@@ -28,7 +29,7 @@ class RepeatedWarnings(logging.Filter):
         if record.levelno != logging.WARNING:
             return True
         key = (record.name, record.getMessage()[:200])
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             seen = self._seen.get(key)
             if seen is not None and now - seen[0] < self.seconds:

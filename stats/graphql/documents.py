@@ -3,7 +3,7 @@
 Dashboards send the same few documents over and over: each is parsed, measured
 (stats.graphql.limits) and validated once per process. The caches are bounded by the bytes they
 hold, estimated from the document's length (an AST takes up to ~100 bytes per character), and a
-document longer than GRAPHQL_CACHED_DOCUMENT_BYTES is never kept, so one-off large documents can
+document longer than GRAPHQL_CACHED_DOCUMENT_CHARS is never kept, so one-off large documents can
 neither grow a worker nor push the dashboards' documents out.
 
 Validation hides graphql-core's suggestions ("Did you mean ...?") unless DEBUG is on.
@@ -32,7 +32,7 @@ def estimated_size(query: str) -> int:
 
 
 def keepable(query: str) -> bool:
-    return len(query) <= settings.GRAPHQL_CACHED_DOCUMENT_BYTES
+    return len(query) <= settings.GRAPHQL_CACHED_DOCUMENT_CHARS
 
 
 class BoundedCache:

@@ -254,9 +254,9 @@ def parse_document(query: str) -> DocumentNode:
 
     Raises LimitExceeded for a document over a limit, GraphQLSyntaxError for one that is not GraphQL.
     """
-    if len(query) > settings.GRAPHQL_MAX_BODY_BYTES:
+    if len(query) > settings.GRAPHQL_MAX_DOCUMENT_CHARS:
         raise LimitExceeded(
-            f"The document is {len(query)} characters long; at most {settings.GRAPHQL_MAX_BODY_BYTES} are allowed."
+            f"The document is {len(query)} characters long; at most {settings.GRAPHQL_MAX_DOCUMENT_CHARS} are allowed."
         )
     try:
         document = parse(query, max_tokens=settings.GRAPHQL_MAX_TOKENS)

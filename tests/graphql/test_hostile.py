@@ -88,11 +88,12 @@ def test_refusals_say_what_is_wrong(live):
         "variables.s: a string may not contain NUL (U+0000) or unpaired surrogate characters."
     )
     assert message("directives-8000") == "The document has more than 2000 tokens; at most 2000 are allowed."
+    assert message("echo-100kb") == "The document is 100037 characters long; at most 32768 are allowed."
     assert live.errors_logged() == []
 
 
 def test_an_echoed_argument_is_quoted_at_most_100_characters(live):
-    case = hostile.BY_NAME["echo-60kb"]
+    case = hostile.BY_NAME["echo-30kb"]
     answer = hostile.send(live.port, case, next(case.bodies()))
     (error,) = json.loads(answer.body)["errors"]
     assert error["message"] == "unknown indicator '" + "y" * 100 + "…'"
