@@ -1,0 +1,177 @@
+"""The import service: validate every row, plan against the stored data, write all or nothing.
+
+Admin imports (long and table shape), the CLI and the fixture loader all end here. An import is
+all-or-nothing: every row is validated first and any error aborts it before anything is written;
+the write itself runs in one transaction, serialized with other imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pghistory
+import psycopg
+from django.db import IntegrityError, connection, transaction
+
+from stats.lookups import CatalogLookup
+from stats.models import ImportRecord
+from stats.services.errors import ImportFailed, RowError
+from stats.services.observations.checks import (
+    flagged_as_sum_mismatch,
+    sum_mismatch_errors,
+    sum_mismatches,
+    years_outside_edition,
+    years_outside_edition_errors,
+)
+from stats.services.observations.edits import database_message, user_id
+from stats.services.observations.planning import ImportPlan, ImportResult, merge_printings, plan_import
+from stats.services.observations.rows import ObservationRow, ValidRow
+from stats.services.observations.validation import RowValidator
+from stats.services.observations.writing import observations_refresh_preferred, write_plan
+
+# Serializes imports: two at once never interleave (pg_advisory_xact_lock key).
+IMPORT_LOCK_KEY = 7_240_001
+
+
+def observations_import(
+    *,
+    rows: list[ObservationRow],
+    user=None,
+    reason: str = "",
+    channel: str = "cli",
+    shape: str = ImportRecord.Shape.LONG,
+    file_name: str = "",
+    checksum: str = "",
+    options: dict | None = None,
+    dry_run: bool = False,
+    merge_restatements: bool = False,
+    allow_changes: bool | None = None,
+    sum_mismatch_note: str = "",
+    confirm_years_outside_edition: bool = False,
+    progress=None,
+) -> ImportResult:
+    """Validate ``rows`` and write them as observations, all or nothing.
+
+    - Every row is validated first (catalog codes, figures, units); any error raises
+      :class:`ImportFailed` listing all of them and nothing is written.
+    - Rows for facts that already exist update them when they differ; that needs a ``reason``
+      (``allow_changes`` defaults to "a reason was given").
+    - ``merge_restatements`` (published reports): several rows for one fact become one
+      observation and its restatements; otherwise they are duplicate-row errors.
+    - A printed total whose parts do not add up (and that no flag or correction explains) refuses
+      the write, unless ``sum_mismatch_note`` says why it is stored as printed: its figures are then
+      flagged as a sum mismatch with that note. So ``check_data`` passes after any import.
+    - Figures for a year other than their source's edition refuse the write unless
+      ``confirm_years_outside_edition``.
+    - ``dry_run`` computes the same preview (new / changed / unchanged, the mismatches and years to
+      settle) and writes nothing.
+
+    ``rows`` may be any iterable (a generator reading a file keeps memory down); it is read once.
+    """
+    options = dict(options or {})
+    if sum_mismatch_note.strip():
+        options["sum_mismatch_note"] = sum_mismatch_note.strip()
+    if confirm_years_outside_edition:
+        options["confirm_years_outside_edition"] = True
+    if allow_changes is None:
+        allow_changes = bool(reason.strip())
+    lookup = CatalogLookup.load()
+    validate = RowValidator(lookup).validate
+    note = sum_mismatch_note.strip()
+    valid: list[ValidRow] = []
+    errors: list[RowError] = []
+    count = 0
+    for row in rows:
+        count += 1
+        ok, row_errors = validate(row)
+        if ok is not None:
+            valid.append(ok)
+        else:
+            errors.extend(row_errors)
+    primaries, restated, merge_errors = merge_printings(valid, merge_restatements)
+    del valid
+    errors.extend(merge_errors)
+    record_fields = dict(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        channel=channel,
+        shape=shape,
+        file_name=file_name,
+        checksum=checksum,
+        rows=count,
+        reason=reason,
+        options=options,
+    )
+
+    def failed(all_errors: list[RowError]) -> ImportFailed:
+        all_errors = list(dict.fromkeys(all_errors))  # a bad row label is one error, not one per cell
+        all_errors.sort(key=lambda e: (str(type(e.row)), e.row if e.row is not None else 0))
+        record = ImportRecord.objects.create(
+            status=ImportRecord.Status.FAILED, errors=[str(e) for e in all_errors[:1000]], **record_fields
+        )
+        return ImportFailed(all_errors, record)
+
+    def settled_plan() -> ImportPlan:
+        """The plan, with mismatching totals flagged when a note allows it, and what is left to settle."""
+        plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run))
+        if plan.errors:
+            return plan
+        unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
+        if unexplained and note:
+            flagged, count_flagged = flagged_as_sum_mismatch(primaries, unexplained, row_of, note)
+            result = ImportResult(rows=count, dry_run=dry_run, flagged=count_flagged)
+            plan = plan_import(flagged, restated, allow_changes, result)
+            if plan.errors:
+                return plan
+            unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
+        result = plan.result
+        result.mismatches, result.explained_mismatches = unexplained, explained
+        result.years_outside_edition = years_outside_edition(result.valid_rows, lookup)
+        if not dry_run:
+            plan.errors += sum_mismatch_errors(unexplained, row_of)
+            if not confirm_years_outside_edition:
+                plan.errors += years_outside_edition_errors(result.years_outside_edition)
+        return plan
+
+    if errors or dry_run:
+        plan = settled_plan()
+        if errors or plan.errors:
+            raise failed(errors + plan.errors)
+        plan.result.record = ImportRecord.objects.create(
+            status=ImportRecord.Status.DRY_RUN,
+            new=plan.result.new,
+            changed=plan.result.changed,
+            unchanged=plan.result.unchanged,
+            **record_fields,
+        )
+        return plan.result
+    try:
+        with transaction.atomic():
+            # Imports are serialized: the plan (what is new, what changes) is made under the lock,
+            # so two imports never interleave or decide on stale data.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+            plan = settled_plan()
+            if plan.errors:
+                raise ImportFailed(plan.errors)
+            result = plan.result
+            result.record = ImportRecord.objects.create(
+                status=ImportRecord.Status.COMMITTED,
+                new=result.new,
+                changed=result.changed,
+                unchanged=result.unchanged,
+                **record_fields,
+            )
+            if plan.to_create or plan.to_update:
+                context = {"user": user_id(user), "reason": reason or "import", "channel": channel}
+                with pghistory.context(**context, import_record=result.record.id):
+                    write_plan(plan, progress)
+                observations_refresh_preferred(indicator_ids={r.indicator_id for r in primaries})
+    except ImportFailed as exc:
+        raise failed(exc.errors) from None
+    except (IntegrityError, psycopg.errors.IntegrityError) as exc:
+        raise failed([RowError(None, None, f"the database refused the import: {database_message(exc)}")]) from exc
+    return result
+
+
+def file_checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
