@@ -22,16 +22,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(database_url: str, workers: int = 2, **env: str) -> Iterator[int]:
-    """Start `serve` against ``database_url`` (``env``: more settings), yield its port once it answers; stop it."""
+def running(database_url: str, workers: int = 2, log: Path | None = None, **env: str) -> Iterator[int]:
+    """Start `serve` against ``database_url`` (``env``: more settings), yield its port once it answers; stop it.
+
+    ``log``: a file that receives the server's output (logs included); by default it is dropped.
+    The per-client time budget is off unless ``env`` sets it: the bench's clients share one address.
+    """
     port = free_port()
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers), "--no-demo-admin"],
-        cwd=ROOT, env={**os.environ, **env, "DATABASE_URL": database_url},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT, env={**os.environ, "GRAPHQL_RATE_BUDGET_MS": "0", **env, "DATABASE_URL": database_url},
+        stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # migrations and collectstatic first, on a busy machine
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -44,3 +49,5 @@ def running(database_url: str, workers: int = 2, **env: str) -> Iterator[int]:
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=30)
+        if log:
+            output.close()

@@ -217,11 +217,27 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 
-# GraphQL limits (stats/graphql/schema.py).
+# GraphQL limits, measured on the whole request before any work that grows with it
+# (stats/graphql/limits.py; docs/security.md).
+GRAPHQL_MAX_BODY_BYTES = int(os.environ.get("GRAPHQL_MAX_BODY_BYTES", str(128 * 1024)))
+# A document (the query text) is parsed character by character: ~1 ms per KB of string literal.
+GRAPHQL_MAX_DOCUMENT_CHARS = int(os.environ.get("GRAPHQL_MAX_DOCUMENT_CHARS", str(32 * 1024)))
+GRAPHQL_MAX_TOKENS = int(os.environ.get("GRAPHQL_MAX_TOKENS", "2000"))
 GRAPHQL_MAX_DEPTH = int(os.environ.get("GRAPHQL_MAX_DEPTH", "10"))
 GRAPHQL_MAX_ALIASES = int(os.environ.get("GRAPHQL_MAX_ALIASES", "30"))
-GRAPHQL_MAX_TOKENS = int(os.environ.get("GRAPHQL_MAX_TOKENS", "2000"))
+GRAPHQL_MAX_FIELDS = int(os.environ.get("GRAPHQL_MAX_FIELDS", "1000"))
+GRAPHQL_MAX_DIRECTIVES = int(os.environ.get("GRAPHQL_MAX_DIRECTIVES", "5"))
+GRAPHQL_MAX_LIST_ITEMS = int(os.environ.get("GRAPHQL_MAX_LIST_ITEMS", "1000"))
+GRAPHQL_MAX_INPUT_DEPTH = int(os.environ.get("GRAPHQL_MAX_INPUT_DEPTH", "10"))
 GRAPHQL_MAX_PAGE_SIZE = int(os.environ.get("GRAPHQL_MAX_PAGE_SIZE", "10000"))
+# Parsed and validated documents and compiled plans, per process: each cache holds at most this
+# much (estimated), and documents longer than GRAPHQL_CACHED_DOCUMENT_CHARS are never kept.
+GRAPHQL_DOCUMENT_CACHE_MB = int(os.environ.get("GRAPHQL_DOCUMENT_CACHE_MB", "16"))
+GRAPHQL_CACHED_DOCUMENT_CHARS = int(os.environ.get("GRAPHQL_CACHED_DOCUMENT_CHARS", str(16 * 1024)))
+# Server time each client address may spend on uncached GraphQL answers per window (0: no limit;
+# staff are never limited). Kept in the default cache (CACHES), shared by all workers using it.
+GRAPHQL_RATE_BUDGET_MS = int(os.environ.get("GRAPHQL_RATE_BUDGET_MS", "30000"))
+GRAPHQL_RATE_WINDOW_S = int(os.environ.get("GRAPHQL_RATE_WINDOW_S", "60"))
 # Whole responses of read queries, per process, keyed by data version (0 turns the cache off).
 GRAPHQL_CACHE_MB = int(os.environ.get("GRAPHQL_CACHE_MB", "64"))
 # Documents answered cleanly once run again without strawberry's per-field cost (stats/graphql/compiled.py).
@@ -231,7 +247,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A client's mistakes (each 4xx is a WARNING from django.request) are one line a minute, not a flood.
+    "filters": {"repeated_warnings": {"()": "ncmec.logfilters.RepeatedWarnings", "seconds": 60}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["repeated_warnings"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }

@@ -29,7 +29,10 @@ _CACHE: dict = {}
 
 
 def did_you_mean(word: str, candidates, n: int = 3) -> str:
-    matches = difflib.get_close_matches(str(word), list(candidates), n=n, cutoff=0.6)
+    word, candidates = str(word), list(candidates)
+    if len(word) > 3 * max(map(len, candidates), default=0):
+        return ""  # too long to be within the cutoff of any candidate; difflib would take time growing with it
+    matches = difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
     if not matches:
         return ""
     return " (did you mean " + " or ".join(f'"{m}"' for m in matches) + "?)"

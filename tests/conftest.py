@@ -25,11 +25,16 @@ def _static_files_without_collectstatic():
 
 
 @pytest.fixture(autouse=True)
-def _empty_response_cache():
-    """Each test starts without cached GraphQL answers (they are per process)."""
+def _empty_response_cache(settings):
+    """Each test starts without cached GraphQL answers or documents (they are per process), and
+    without the per-client time budget: every test client is 127.0.0.1 (tests/graphql/test_ratelimit.py
+    turns it on)."""
+    from stats.graphql import documents
     from stats.graphql.cache import responses
 
     responses.clear()
+    documents.clear()
+    settings.GRAPHQL_RATE_BUDGET_MS = 0
 
 
 @pytest.fixture(scope="session")

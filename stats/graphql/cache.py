@@ -15,11 +15,12 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
-from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
+from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType
+
+from stats.graphql import documents, limits
 
 Entry = bytes | tuple[list[tuple[bytes, bytes]], bytes]  # a body, or (headers, body) of a whole response
 
@@ -67,13 +68,15 @@ class ResponseCache:
 responses = ResponseCache(settings.GRAPHQL_CACHE_MB * 1024 * 1024)
 
 
-@lru_cache(maxsize=1024)
 def is_query(document: str, operation_name: str | None) -> bool:
-    """Whether the operation the request runs is a query (not a mutation or subscription)."""
+    """Whether the operation the request runs is a query (not a mutation or subscription).
+
+    Parsed within the limits and cached with the other documents (stats.graphql.documents).
+    """
     try:
-        parsed = parse(document)
-    except (GraphQLSyntaxError, RecursionError):
-        return False  # strawberry answers with the syntax error; nothing to cache
+        parsed = documents.parsed(document)
+    except (GraphQLSyntaxError, limits.LimitExceeded):
+        return False  # strawberry answers with the error; nothing to cache
     operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
     return len(chosen) == 1 and chosen[0].operation == OperationType.QUERY
@@ -98,8 +101,8 @@ def key(request: HttpRequest, data_version: tuple[int, str]) -> str | None:
         document, variables, operation_name = params.get("query"), params.get("variables"), params.get("operationName")
     elif request.method == "POST" and request.content_type == "application/json":
         try:
-            payload = json.loads(request.body)
-        except ValueError:
+            payload = limits.decode_json(request.body, "request body")
+        except limits.LimitExceeded:
             return None
         if not isinstance(payload, dict):
             return None  # batches and junk: strawberry answers them uncached
@@ -107,6 +110,10 @@ def key(request: HttpRequest, data_version: tuple[int, str]) -> str | None:
     else:
         return None
     if not isinstance(document, str) or not (operation_name is None or isinstance(operation_name, str)):
+        return None
+    try:
+        limits.check_input(variables, "variables")  # the view refuses these first; the key never trusts them
+    except limits.LimitExceeded:
         return None
     if not is_query(document, operation_name):
         return None

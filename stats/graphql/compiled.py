@@ -17,8 +17,6 @@ up, and strawberry executes the request as usual; the answer is the same bytes e
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -39,16 +37,16 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     is_leaf_type,
-    parse,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 from strawberry.schema.schema_converter import get_arguments
 from strawberry.types import ExecutionResult
 from strawberry.types.nodes import convert_selections
 
+from stats.graphql import documents, limits
+
 # Root fields whose resolvers return plain objects or evaluated lists (never a lazy queryset).
 ROOT_FIELDS = {"observations", "table", "series", "aggregate", "coverage", "dataVersion", "source", "indicator"}
-MAX_DOCUMENTS = 256
 
 
 class GiveUp(Exception):  # control flow, not an error
@@ -190,9 +188,10 @@ class CompiledExecutor:
 
     def __init__(self, schema) -> None:
         self.schema = schema
-        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        # Bounded by bytes like the parsed documents (a plan holds its document's AST); a plan of
+        # None marks a document that needs strawberry.
+        self._plans = documents.BoundedCache(documents.cache_bytes())
         self._getters: dict[tuple[str, str], Callable] = {}
-        self._lock = threading.Lock()
         self.answered = 0  # requests answered here (for tests and curiosity)
 
     # -- learning ---------------------------------------------------------------------------
@@ -202,16 +201,13 @@ class CompiledExecutor:
     def learn(self, query: str, operation_name: str | None) -> None:
         """Remember a document strawberry has just executed without errors, if it can run here."""
         key = (query, operation_name)
-        if key in self._plans:
+        if not documents.keepable(query) or self._plans.get(key, False) is not False:
             return
         try:
-            plan = self._compile(parse(query), operation_name)
+            plan = self._compile(documents.parsed(query), operation_name)
         except (GiveUp, KeyError, ValueError):
             plan = None
-        with self._lock:
-            self._plans[key] = plan
-            while len(self._plans) > MAX_DOCUMENTS:
-                self._plans.popitem(last=False)
+        self._plans.put(key, plan, documents.estimated_size(query))
 
     def _compile(self, document: DocumentNode, operation_name: str | None) -> Plan:
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -279,6 +275,10 @@ class CompiledExecutor:
         plan = self._plans.get((query, operation_name)) if isinstance(query, str) else None
         if plan is None:
             return None
+        try:
+            limits.check_input(variable_values, "variables")
+        except limits.LimitExceeded:
+            return None  # strawberry refuses them
         schema = self.schema._schema
         variables = get_variable_values(schema, plan.operation.variable_definitions or (), variable_values or {})
         if isinstance(variables, list):
@@ -305,8 +305,7 @@ class CompiledExecutor:
                 value = definition.get_result(None, info=info, args=args, kwargs=kwargs)
                 data[response_key] = run.complete(value, field.type, tuple(nodes))
         except GiveUp:
-            with self._lock:
-                self._plans[(query, operation_name)] = None  # this document needs strawberry: don't try again
+            self._plans.put((query, operation_name), None, documents.estimated_size(query))  # strawberry's from now on
             return None
         except Exception:  # a resolver's error, bad input...: strawberry answers, errors and all
             return None

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from decimal import Decimal
 
 import strawberry
 from django.conf import settings
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -25,6 +16,7 @@ from strawberry.utils.logging import StrawberryLogger
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from stats.graphql.compiled import CompiledExecutor
+from stats.graphql.documents import CheckedDocuments
 from stats.graphql.loaders import BatchingExecutionContext
 from stats.graphql.mutations import Mutation
 from stats.graphql.queries import Query
@@ -47,27 +39,14 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
-@functools.cache
-def _limit_rules(limiter, limit: int) -> tuple:
-    """The validation rules of a limiter for one limit, built once.
-
-    Each limiter instance builds new rule classes, and the validation cache keys on the rules:
-    with fresh classes per request it never hit, and every request validated its document again.
-    """
-    return tuple(limiter(limit).validation_rules)
-
-
 def extensions() -> list:
-    """Extension factories: every request gets fresh instances (never shared state)."""
-    found = [
-        lambda: AddValidationRules(list(_limit_rules(QueryDepthLimiter, settings.GRAPHQL_MAX_DEPTH))),
-        lambda: AddValidationRules(list(_limit_rules(MaxAliasesLimiter, settings.GRAPHQL_MAX_ALIASES))),
-        lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
-        DjangoOptimizerExtension,
-        # Dashboards repeat the same documents: parse and validate each one once per process.
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
-    ]
+    """Extension factories: every request gets fresh instances (never shared state).
+
+    The limits (tokens, depth, aliases, fields, directives, lists) are checked where documents
+    are parsed (stats.graphql.limits, through stats.graphql.documents): strawberry's
+    QueryDepthLimiter and MaxAliasesLimiter take time exponential in the fragments' fan-out.
+    """
+    found = [CheckedDocuments, DjangoOptimizerExtension]
     if not settings.DEBUG:
         found.append(lambda: MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."))
     return found
@@ -94,6 +73,13 @@ class StatsSchema(strawberry.Schema):
         if not result.errors and isinstance(query, str) and settings.GRAPHQL_COMPILED:
             self.compiled.learn(query, operation_name)
         return result
+
+    def _get_custom_context_kwargs(self, operation_extensions=None, *, sync: bool = False) -> dict:
+        """graphql-core's executor hides suggestions ("Did you mean ...?") in variable errors unless DEBUG."""
+        return {
+            **super()._get_custom_context_kwargs(operation_extensions, sync=sync),
+            "hide_suggestions": not settings.DEBUG,
+        }
 
     def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:
         """Unexpected exceptions are logged with their traceback; a client's bad query is one debug line.

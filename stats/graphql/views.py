@@ -9,6 +9,7 @@ apps and scripts POST plain JSON. This is not the blanket csrf_exempt of CVE-202
 from __future__ import annotations
 
 import secrets
+import time
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -19,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
 from ncmec import csp
-from stats.graphql import cache
+from stats.graphql import cache, limits, ratelimit
 from stats.graphql.schema import schema
 from stats.models import DataVersion
 
@@ -71,9 +72,15 @@ class StatsGraphQLView(GraphQLView):
 
     def process_result(self, request, result):
         request.stats_cacheable = not result.errors  # only clean answers are reused
-        return super().process_result(request, result)
+        answer = super().process_result(request, result)
+        for error in answer.get("errors") or ():
+            error["message"] = limits.shorten(error["message"])  # never echo a long input back
+        return answer
 
     def dispatch(self, request, *args, **kwargs):
+        refusal = limits.request_refusal(request)  # malformed or over a limit: 400 before any work
+        if refusal is not None:
+            return refusal
         scope = getattr(request, "scope", {})  # ASGI: what stats.graphql.fastpath put there
         try:
             # The data version keys the caches; reading it also proves the database is there
@@ -95,7 +102,11 @@ class StatsGraphQLView(GraphQLView):
         if body is not None:
             response = HttpResponse(body, content_type="application/json")
         else:
+            if (limited := ratelimit.refusal(request)) is not None:
+                return limited
+            started = time.perf_counter()
             response = super().dispatch(request, *args, **kwargs)
+            ratelimit.charge(request, time.perf_counter() - started)
             reusable = key and response.status_code == 200 and getattr(request, "stats_cacheable", False)
             if reusable and verdict is not None:
                 verdict["cacheable"] = True
