@@ -164,7 +164,16 @@ def main() -> None:
         help="also run the filtered query and table() on N observations (e.g. 10000000) in ncmec_bench_N",
     )  # fmt: skip
     parser.add_argument("--import-rows", type=int, help="rows of the import measurement (default 100,000)")
+    parser.add_argument(
+        "--peer", choices=["postgraphile"],
+        help="only compare four reads with PostGraphile 5 (bench/peer.py) and write that section of the report",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.peer:
+        from bench import peer
+
+        peer.main(args.observations, args.quick, args.output)
+        return
     repeats = 10 if args.quick else 50
     import_rows = args.import_rows or (20_000 if args.quick else 100_000)
 
