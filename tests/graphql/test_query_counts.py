@@ -21,7 +21,8 @@ QUERIES = {
     "page-flat": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) '
     "{ totalCount items { id year value valueText members { code } } } }",
     # Every column-backed field, through a fragment and an alias: only() must load each one (no query per row).
-    "page-every-field": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) { items { ...Every v: value } } } '
+    "page-every-field": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) '
+    "{ items { ...Every v: value } } } "
     "fragment Every on Observation { id year period since asOf value valueText qualifier quote table note "
     "correctedValue correctionReason version flag effectiveValue members { code } }",
     "aggregate": '{ aggregate(indicator: "P.cases", over: "P_state", groupBy: ["P_status"]) '
