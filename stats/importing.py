@@ -20,16 +20,20 @@ from datetime import date
 import tablib
 from django.conf import settings
 
-from stats.checks import Fact, TotalCheck, mismatches, total_checks
 from stats.lookups import CatalogLookup
 from stats.models import Period, Qualifier
 from stats.services.errors import ImportFailed, RowError
-from stats.services.observations import ImportResult, ObservationRow
+from stats.services.observations import ObservationRow
 from stats.services.tables import TableSpec, table_observation_rows
 
 FORMATS = ("csv", "xlsx", "json")
 LONG_REQUIRED = ("indicator", "source", "year", "value")
 LONG_OPTIONAL = ("period", "since", "as_of", "qualifier", "quote", "flag", "note")
+# What a re-upload leaves as stored when the file says nothing: the long shape has no columns for a
+# table title or a correction, and an empty quote, flag, note or date is "not given", not "remove".
+LONG_UNSET = frozenset({"table", "corrected_value", "correction_reason"})
+LONG_KEPT_WHEN_EMPTY = ("quote", "flag", "note", "as_of")
+TABLE_UNSET = frozenset({"note", "corrected_value", "correction_reason"})
 
 
 def detect_format(file_name: str) -> str:
@@ -137,6 +141,7 @@ def long_rows(dataset: tablib.Dataset, lookup: CatalogLookup) -> list[Observatio
                 flag=cell.get("flag", ""),
                 note=cell.get("note", ""),
                 row=number,
+                unset=LONG_UNSET | {name for name in LONG_KEPT_WHEN_EMPTY if not cell.get(name)},
             )
         )
     return rows
@@ -178,30 +183,8 @@ def table_rows(dataset: tablib.Dataset, options: TableOptions) -> list[Observati
     rows, errors = table_observation_rows(spec=spec, header=headers[1:], body=body, first_row=2)
     if errors:
         raise ImportFailed(errors)
+    # A table file carries figures only: its title (when not typed), flags and notes stay as stored.
+    unset = TABLE_UNSET | ({"table"} if not options.title else set())
+    for row in rows:
+        row.unset = unset | ({"flag"} if not row.flag else set())
     return rows
-
-
-def preview_checks(result: ImportResult, lookup: CatalogLookup) -> tuple[list[TotalCheck], list[TotalCheck]]:
-    """Total checks on the rows of an import: (unexplained, explained) mismatches."""
-    facts = []
-    for row in result.valid_rows:
-        indicator = next(i for i in lookup.indicators.values() if i.id == row.indicator_id)
-        f = row.fields
-        facts.append(
-            Fact(
-                indicator=indicator.code,
-                unit=indicator.unit,
-                source=row.source_row.source,
-                year=f["year"],
-                period=f["period"],
-                since=f["since"],
-                table=f["table"],
-                members=frozenset((m.dimension.code, m.code) for m in lookup.members(row.member_ids)),
-                value=f["value"],
-                value_text=f["value_text"],
-                qualifier=f["qualifier"],
-                corrected_value=f["corrected_value"],
-                flag=f["flag"],
-            )
-        )
-    return mismatches(total_checks(facts))

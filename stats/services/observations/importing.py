@@ -16,8 +16,15 @@ from django.db import IntegrityError, connection, transaction
 from stats.lookups import CatalogLookup
 from stats.models import ImportRecord
 from stats.services.errors import ImportFailed, RowError
+from stats.services.observations.checks import (
+    flagged_as_sum_mismatch,
+    sum_mismatch_errors,
+    sum_mismatches,
+    years_outside_edition,
+    years_outside_edition_errors,
+)
 from stats.services.observations.edits import database_message, user_id
-from stats.services.observations.planning import ImportResult, merge_printings, plan_import
+from stats.services.observations.planning import ImportPlan, ImportResult, merge_printings, plan_import
 from stats.services.observations.rows import ObservationRow, ValidRow
 from stats.services.observations.validation import RowValidator
 from stats.services.observations.writing import observations_refresh_preferred, write_plan
@@ -39,6 +46,8 @@ def observations_import(
     dry_run: bool = False,
     merge_restatements: bool = False,
     allow_changes: bool | None = None,
+    sum_mismatch_note: str = "",
+    confirm_years_outside_edition: bool = False,
     progress=None,
 ) -> ImportResult:
     """Validate ``rows`` and write them as observations, all or nothing.
@@ -49,14 +58,26 @@ def observations_import(
       (``allow_changes`` defaults to "a reason was given").
     - ``merge_restatements`` (published reports): several rows for one fact become one
       observation and its restatements; otherwise they are duplicate-row errors.
-    - ``dry_run`` computes the same preview (new / changed / unchanged) and writes nothing.
+    - A printed total whose parts do not add up (and that no flag or correction explains) refuses
+      the write, unless ``sum_mismatch_note`` says why it is stored as printed: its figures are then
+      flagged as a sum mismatch with that note. So ``check_data`` passes after any import.
+    - Figures for a year other than their source's edition refuse the write unless
+      ``confirm_years_outside_edition``.
+    - ``dry_run`` computes the same preview (new / changed / unchanged, the mismatches and years to
+      settle) and writes nothing.
 
     ``rows`` may be any iterable (a generator reading a file keeps memory down); it is read once.
     """
-    options = options or {}
+    options = dict(options or {})
+    if sum_mismatch_note.strip():
+        options["sum_mismatch_note"] = sum_mismatch_note.strip()
+    if confirm_years_outside_edition:
+        options["confirm_years_outside_edition"] = True
     if allow_changes is None:
         allow_changes = bool(reason.strip())
-    validate = RowValidator(CatalogLookup.load()).validate
+    lookup = CatalogLookup.load()
+    validate = RowValidator(lookup).validate
+    note = sum_mismatch_note.strip()
     valid: list[ValidRow] = []
     errors: list[RowError] = []
     count = 0
@@ -89,8 +110,30 @@ def observations_import(
         )
         return ImportFailed(all_errors, record)
 
-    if errors or dry_run:
+    def settled_plan() -> ImportPlan:
+        """The plan, with mismatching totals flagged when a note allows it, and what is left to settle."""
         plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run))
+        if plan.errors:
+            return plan
+        unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
+        if unexplained and note:
+            flagged, count_flagged = flagged_as_sum_mismatch(primaries, unexplained, row_of, note)
+            result = ImportResult(rows=count, dry_run=dry_run, flagged=count_flagged)
+            plan = plan_import(flagged, restated, allow_changes, result)
+            if plan.errors:
+                return plan
+            unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
+        result = plan.result
+        result.mismatches, result.explained_mismatches = unexplained, explained
+        result.years_outside_edition = years_outside_edition(result.valid_rows, lookup)
+        if not dry_run:
+            plan.errors += sum_mismatch_errors(unexplained, row_of)
+            if not confirm_years_outside_edition:
+                plan.errors += years_outside_edition_errors(result.years_outside_edition)
+        return plan
+
+    if errors or dry_run:
+        plan = settled_plan()
         if errors or plan.errors:
             raise failed(errors + plan.errors)
         plan.result.record = ImportRecord.objects.create(
@@ -107,7 +150,7 @@ def observations_import(
             # so two imports never interleave or decide on stale data.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
-            plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count))
+            plan = settled_plan()
             if plan.errors:
                 raise ImportFailed(plan.errors)
             result = plan.result

@@ -54,6 +54,9 @@ class ObservationRow:
     correction_reason: str = ""
     row: int | str | None = None  # where it came from, for error messages
     from_table: bool = False
+    # Optional fields the file left empty (or the importer filled with a default, like a table's
+    # title): a re-upload keeps what is stored for them instead of counting a change.
+    unset: frozenset[str] = frozenset()
 
 
 # The values of a ValidRow, in this order (the first three are part of the fact's key).
