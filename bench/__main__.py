@@ -167,7 +167,16 @@ def main() -> None:
     parser.add_argument(
         "--import-rows", type=int, help="rows of the large bulk import and export measurement (default 100,000)"
     )
+    parser.add_argument(
+        "--peer", choices=["postgraphile"],
+        help="only compare four reads with PostGraphile 5 (bench/peer.py) and write that section of the report",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.peer:
+        from bench import peer
+
+        peer.main(args.observations, args.quick, args.output)
+        return
     repeats = 10 if args.quick else 50
     import_rows = args.import_rows or (20_000 if args.quick else 100_000)
 

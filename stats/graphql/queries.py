@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,9 @@ from django.db import connection
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import Coalesce, Lag
 from graphql import GraphQLError
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from stats import models
 from stats.graphql.context import catalog, data_version
@@ -121,6 +124,58 @@ def _cell(obs: Any) -> TableCell | None:
     )
 
 
+def _fields_below(selections, name: str) -> list[SelectedField]:
+    """The fields selected directly below every ``name`` field of these selections (through fragments)."""
+    found = []
+    for selection in selections:
+        if not isinstance(selection, SelectedField):
+            found += _fields_below(selection.selections, name)
+        elif selection.name == name:
+            found += _flatten(selection.selections)
+    return found
+
+
+def _flatten(selections) -> list[SelectedField]:
+    fields = []
+    for selection in selections:
+        fields += [selection] if isinstance(selection, SelectedField) else _flatten(selection.selections)
+    return fields
+
+
+@functools.cache
+def _observation_reads() -> dict[str, tuple[str, ...] | None]:
+    """The model fields each Observation field reads, by GraphQL name (None: not known).
+
+    Relations read nothing more: indicator and source come from the catalog by the ids that are
+    always loaded, restatements by id.
+    """
+    name = NameConverter().from_field
+    reads: dict[str, tuple[str, ...] | None] = {}
+    for field in Observation.__strawberry_definition__.fields:
+        if field.is_relation:
+            reads[name(field)] = ()
+        elif field.base_resolver is None:
+            reads[name(field)] = (field.django_name,)
+        else:
+            reads[name(field)] = tuple(field.store.only) or None
+    return reads
+
+
+def _observation_columns(asked) -> list[str] | None:
+    """Only the columns the asked item fields read: fewer values to convert, cheaper model instances
+    (a 10,000-row list asks for two of twenty). None when a field's needs are not known: load all."""
+    columns = {"id", "indicator", "source"}  # what catalog.attach and the restatements need
+    reads = _observation_reads()
+    for field in _fields_below(asked, "items"):
+        if field.name == "__typename":
+            continue
+        needed = reads.get(field.name)
+        if needed is None:
+            return None
+        columns.update(needed)
+    return sorted(columns)
+
+
 @strawberry.type(description="Read the warehouse.")
 class Query:
     @strawberry_django.field(description="Every source document.")
@@ -173,7 +228,9 @@ class Query:
         page, has_next = [], False
         if selects(wanted, ("items",)) or selects(wanted, ("hasNextPage",)):
             # One row past the page says whether another page follows.
-            items = list(order_observations(qs.without_timestamps(), order, filter)[offset : offset + limit + 1])
+            columns = _observation_columns(wanted)
+            loaded = qs.only(*columns) if columns else qs.without_timestamps()
+            items = list(order_observations(loaded, order, filter)[offset : offset + limit + 1])
             has_next, items = len(items) > limit, items[:limit]
             # Indicator and source from the catalog; restatements in one query when asked for.
             page = lookup.attach(items, restatements=selects(wanted, ("items", "restatements")))

@@ -24,6 +24,11 @@ QUERIES = {
     "members { label dimension { code } } restatements { valueText } } } }",
     "page-flat": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) '
     "{ totalCount items { id year value valueText members { code } } } }",
+    # Every column-backed field, through a fragment and an alias: only() must load each one (no query per row).
+    "page-every-field": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) '
+    "{ items { ...Every v: value } } } "
+    "fragment Every on Observation { id year period since asOf value valueText qualifier quote table note "
+    "correctedValue correctionReason version flag effectiveValue members { code } }",
     "aggregate": '{ aggregate(indicator: "P.cases", over: "P_state", groupBy: ["P_status"]) '
     "{ year members { code } sum count printedTotal } }",
     "source-walk": '{ source(slug: "P-source") { title observationPage(limit: 10000) { totalCount hasNextPage '
@@ -195,3 +200,18 @@ def test_query_count_does_not_grow_with_parents_or_rows(name, gql):
     counts.append(count_queries(gql, query))
     assert parents_in(hundred, name) > parents_in(one, name)
     assert counts == [counts[0]] * 3
+
+
+def test_a_page_reads_only_the_columns_it_asks_for(datasets, gql):
+    """Fewer values to convert and cheaper model instances; the ids are always read (catalog, restatements)."""
+    gql('{ observations(filter: {indicators: ["qcbig.cases"]}, limit: 5) { items { year value } } }')
+    responses.clear()
+    with CaptureQueriesContext(connection) as ctx:
+        data = gql('{ observations(filter: {indicators: ["qcbig.cases"]}, limit: 5) { items { year value } } }')
+    assert len(data["observations"]["items"]) == 5
+    (page,) = [q["sql"] for q in ctx.captured_queries if 'FROM "stats_observation"' in q["sql"]]
+    selected = page.split(" FROM ")[0]
+    for column in ("id", "indicator_id", "source_id", "year", "value"):
+        assert f'"stats_observation"."{column}"' in selected
+    for column in ("quote", "value_text", "member_ids", "note", "corrected_value"):
+        assert f'"stats_observation"."{column}"' not in selected
