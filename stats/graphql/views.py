@@ -15,12 +15,12 @@ import secrets
 from functools import cache as memoize
 
 from django.conf import settings
-from django.contrib.staticfiles import finders
-from django.templatetags.static import static
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.staticfiles import finders
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.templatetags.static import static
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
