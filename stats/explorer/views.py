@@ -4,6 +4,8 @@ accessible alternative."""
 
 from __future__ import annotations
 
+import re
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
@@ -33,6 +35,11 @@ def found(read, *args):
 def home(request: HttpRequest) -> HttpResponse:
     lookup = catalog()
     topics = found(reads.headlines, lookup)
+    for _, figures in topics:
+        for obs in figures:  # "29,568 missing children cases"; names stay: "NCIC entries", "Take It Down"
+            first, _, rest = obs.indicator.name.partition(" ")
+            plain = first[1:].islower() and (not rest or rest[0].islower())
+            obs.headline_name = " ".join(filter(None, [first.lower() if plain else first, rest]))
     indicators = sorted(lookup.indicators.values(), key=lambda i: (i.order, i.code))
     by_topic = {topic.id: [i for i in indicators if i.topic_id == topic.id] for topic, _ in topics}
     return render(
@@ -49,8 +56,9 @@ def search(request: HttpRequest) -> HttpResponse:
     if len(words) > MAX_SEARCH_CHARS:
         error, words = f"The search is {len(words)} characters long; at most {MAX_SEARCH_CHARS} are read.", ""
     # A year among the words ("missing children by state 2024") opens the results at that year.
-    year = next((int(w) for w in words.split() if w.isdigit() and len(w) == 4), None)
-    terms = " ".join(w for w in words.lower().split() if w not in STOP_WORDS and not w.isdigit())
+    found_words = re.findall(r"[\w.]+", words.lower())
+    year = next((int(w) for w in found_words if w.isdigit() and len(w) == 4), None)
+    terms = " ".join(w for w in found_words if w not in STOP_WORDS and not w.isdigit())
     results = reads.search_indicators(catalog(), terms) if terms else []
     context = {"q": words, "results": results, "error": error, "year": year}
     return render(request, "explorer/search.html", context, status=400 if error else 200)

@@ -20,7 +20,7 @@ def headlines(lookup: CatalogLookup) -> list[tuple[models.Topic, list[models.Obs
     """Per topic, the latest grand total of its first indicators (preferred source)."""
     latest = (
         models.Observation.objects.preferred()
-        .filter(member_ids=[])
+        .filter(member_ids=[], value__isnull=False)
         .order_by("indicator_id", "-year", "period")
         .distinct("indicator_id")
         .without_timestamps()

@@ -27,6 +27,7 @@ def series(
     member_ids: list[int] = (),
     period: str = models.Period.ANNUAL,
     all_sources: bool = False,
+    restatements: bool = False,
 ) -> list[SeriesPoint]:
     ind = lookup.indicator(indicator)
     qs = models.Observation.objects.filter(indicator=ind, member_ids=sorted(member_ids), period=period)
@@ -38,7 +39,7 @@ def series(
         previous=Window(Lag(effective), order_by=[F("year").asc(), F("id").asc()]),
     ).without_timestamps()
     points = []
-    for obs in lookup.attach(list(qs.order_by("year", "id")), restatements=False):
+    for obs in lookup.attach(list(qs.order_by("year", "id")), restatements=restatements):
         change = obs.effective - obs.previous if obs.effective is not None and obs.previous is not None else None
         pct = (change * 100 / obs.previous).quantize(Decimal("0.01")) if change is not None and obs.previous else None
         points.append(SeriesPoint(obs.year, obs.effective, change, pct, obs))

@@ -14,7 +14,7 @@ async function graphql(query, variables) {
 const SERIES = `query Series($indicator: String!, $period: Period!) {
   series(indicator: $indicator, period: $period) {
     year value valueText qualifier source { title }
-    observation { id flag note restatements { valueText } }
+    observation { id flag note restatements { value valueText } }
   }
 }`;
 const TABLE = `query Breakdown($indicator: String!, $year: Int!, $rows: String!) {
@@ -40,9 +40,9 @@ async function seriesChart(figure) {
   const points = series.filter((p) => p.value !== null).map((p) => ({
     ...p,
     value: Number(p.value),
-    marked: Boolean(p.observation.flag) || p.observation.restatements.length > 0,
+    marked: Boolean(p.observation.flag) || p.observation.restatements.some((r) => r.value !== null && Number(r.value) !== Number(p.value)),
     tip: `${p.year}: ${printed(p)} (${p.source.title})` + (p.observation.flag ? ` — flagged: ${p.observation.note}` : "") +
-      (p.observation.restatements.length ? ` — also printed as ${p.observation.restatements.map((r) => r.valueText).join(", ")}` : ""),
+      (p.observation.restatements.length ? ` — also printed as ${[...new Set(p.observation.restatements.map((r) => r.valueText))].join(", ")}` : ""),
   }));
   const chart = Plot.plot({
     width: Math.min(figure.clientWidth || 640, 800),
@@ -53,7 +53,7 @@ async function seriesChart(figure) {
     marks: [
       Plot.lineY(points, { x: "year", y: "value", stroke: "#0b4f8a" }),
       Plot.dot(points, { x: "year", y: "value", r: 5, stroke: "#0b4f8a", fill: (p) => (p.marked ? "white" : "#0b4f8a"), title: "tip" }),
-      Plot.text(points.filter((p) => p.marked), { x: "year", y: "value", text: () => "flagged or restated", dy: -12, fill: "#8a3b00" }),
+      Plot.text(points.filter((p) => p.marked), { x: "year", y: "value", text: (p) => (p.observation.flag ? "flagged" : "restated"), dy: -12, fill: "#8a3b00" }),
     ],
   });
   show(figure, chart, `${label}: ` + points.map((p) => `${p.year} ${printed(p)}`).join(", "));
