@@ -29,6 +29,12 @@ function printed(point) {
 }
 
 function show(figure, chart, label) {
+  // One image with one label: the marks' own labels would be read out of context (and a <g>
+  // may not carry one).
+  for (const part of chart.querySelectorAll("[aria-label], [aria-description]")) {
+    part.removeAttribute("aria-label");
+    part.removeAttribute("aria-description");
+  }
   chart.setAttribute("role", "img");
   chart.setAttribute("aria-label", label);
   figure.insertBefore(chart, figure.querySelector("figcaption"));
@@ -103,7 +109,6 @@ async function mapChart(figure) {
       }),
     ],
   });
-  chart.querySelector(".plot-swatches, svg")?.setAttribute("aria-hidden", "false");
   show(figure, chart, `Map of ${rows.length} states and territories; the state table below lists every figure.`);
 }
 
