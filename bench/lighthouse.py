@@ -1,0 +1,65 @@
+"""Lighthouse on the explorer's home and an indicator page, against Debian's chromium.
+
+    cd frontend && npm ci && cd .. && uv run python -m bench.lighthouse [--preset desktop|mobile]
+
+Starts the real server (`manage.py serve`: uvicorn, collected and compressed static files) on
+the local database with the published data, runs the pinned Lighthouse (frontend/package.json)
+on each page and prints the four category scores with the targets: performance ≥ 90,
+accessibility ≥ 95, best practices ≥ 95, SEO ≥ 90. Results are recorded in docs/benchmarks.md.
+Needs Node (the site does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.server import ROOT, running
+
+PAGES = {"home": "/", "indicator": "/indicators/missing.cases/?year=2024"}
+TARGETS = {"performance": 90, "accessibility": 95, "best-practices": 95, "seo": 90}
+LIGHTHOUSE = ROOT / "frontend" / "node_modules" / "lighthouse" / "cli" / "index.js"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def scores(url: str, preset: str) -> dict[str, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        command = [
+            "node", str(LIGHTHOUSE), url, "--quiet", "--output=json", f"--output-path={report}",
+            f"--only-categories={','.join(TARGETS)}", f"--chrome-path={CHROMIUM}",
+            "--chrome-flags=--headless=new --no-sandbox --disable-gpu",
+        ]  # fmt: skip
+        if preset == "desktop":
+            command.append("--preset=desktop")
+        subprocess.run(command, check=True, env={"CHROME_PATH": CHROMIUM, "PATH": "/usr/bin:/bin"})
+        categories = json.loads(report.read_text())["categories"]
+    return {name: round(categories[name]["score"] * 100) for name in TARGETS}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=["mobile", "desktop"], default="mobile")
+    args = parser.parse_args()
+    if not LIGHTHOUSE.exists():
+        sys.exit("Lighthouse is not installed: cd frontend && npm ci")
+    from ncmec import localdb
+
+    met = True
+    with running(localdb.ensure_running().url, SECRET_KEY="lighthouse-bench", HTTPS="0") as port:
+        print(f"| page | {' | '.join(TARGETS)} |\n| --- |{' --- |' * len(TARGETS)}")
+        for page, path in PAGES.items():
+            found = scores(f"http://127.0.0.1:{port}{path}", args.preset)
+            met &= all(found[name] >= target for name, target in TARGETS.items())
+            cells = " | ".join(f"{found[name]} (≥ {target})" for name, target in TARGETS.items())
+            print(f"| {page} `{path}` | {cells} |", flush=True)
+    print("all targets met" if met else "NOT all targets met")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
