@@ -5,6 +5,7 @@
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildSync } from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const target = join(here, "..", "stats", "static", "vendor");
@@ -14,9 +15,6 @@ const FILES = {
   "js-cookie": ["dist/js.cookie.min.js"],
   graphiql: ["graphiql.min.css", "graphiql.min.js"],
   "@graphiql/plugin-explorer": ["dist/style.css", "dist/index.umd.js"],
-  d3: ["dist/d3.min.js"],
-  "@observablehq/plot": ["dist/plot.umd.min.js"],
-  "topojson-client": ["dist/topojson-client.min.js"],
   "us-atlas": ["states-albers-10m.json"],
 };
 const LICENCES = ["LICENSE", "LICENSE.md", "LICENSE.txt", "license"];
@@ -38,5 +36,28 @@ for (const [name, files] of Object.entries(FILES)) {
   }
   manifest[name] = { version, license, files };
 }
+
+// The charts' part of Observable Plot, d3 and topojson-client, as one script (window.ExplorerCharts):
+// about half the bytes of the three full bundles, so less for a phone to parse before a chart appears.
+const charts = join(target, "explorer-charts");
+mkdirSync(charts, { recursive: true });
+buildSync({
+  entryPoints: [join(here, "charts-entry.mjs")],
+  bundle: true,
+  minify: true,
+  format: "iife",
+  globalName: "ExplorerCharts",
+  legalComments: "none",
+  banner: { js: "/* Observable Plot, d3 and topojson-client (ISC licence): see LICENSES.txt */" },
+  outfile: join(charts, "charts.min.js"),
+});
+const bundled = ["@observablehq/plot", "d3", "topojson-client"];
+const licences = bundled.map((name) => {
+  const root = join(here, "node_modules", name);
+  const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  manifest[`explorer-charts: ${name}`] = { version, license: "ISC" };
+  return `${name}@${version}\n\n${readFileSync(join(root, LICENCES.find((l) => existsSync(join(root, l)))), "utf8")}`;
+});
+writeFileSync(join(charts, "LICENSES.txt"), licences.join("\n\n----\n\n"));
 writeFileSync(join(target, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 console.log(`vendored ${Object.keys(manifest).length} packages into ${target}`);

@@ -3,6 +3,8 @@
 // to it hold the same figures and stay the accessible alternative.
 "use strict";
 
+const Plot = window.ExplorerCharts; // Observable Plot's marks and topojson's feature (vendor/explorer-charts)
+
 async function graphql(query, variables) {
   const url = "/graphql?" + new URLSearchParams({ query, variables: JSON.stringify(variables) });
   const response = await fetch(url, { headers: { Accept: "application/json" } });
@@ -22,6 +24,7 @@ const TABLE = `query Breakdown($indicator: String!, $year: Int!, $rows: String!)
     rows { member { code label } cells { value valueText flag } }
   }
 }`;
+const SERIES_HEIGHT = 260; // the stylesheet keeps this room for it, so nothing below moves
 const PRINTED_BEFORE = { MORE_THAN: "more than ", OVER: "over ", NEARLY: "nearly ", APPROXIMATELY: "approximately ", AT_LEAST: "at least ", LESS_THAN: "less than " };
 
 function printed(point) {
@@ -38,6 +41,7 @@ function show(figure, chart, label) {
   chart.setAttribute("role", "img");
   chart.setAttribute("aria-label", label);
   figure.insertBefore(chart, figure.querySelector("figcaption"));
+  figure.classList.add("drawn");
 }
 
 async function seriesChart(figure) {
@@ -52,7 +56,7 @@ async function seriesChart(figure) {
   }));
   const chart = Plot.plot({
     width: Math.min(figure.clientWidth || 640, 800),
-    height: 260,
+    height: SERIES_HEIGHT,
     marginLeft: 70,
     x: { label: "Year", tickFormat: "d", ticks: points.map((p) => p.year) },
     y: { label, grid: true, zero: true, tickFormat: "~s" },
@@ -95,11 +99,11 @@ async function mapChart(figure) {
     fetch(figure.dataset.atlas).then((r) => r.json()),
   ]);
   const byName = new Map(rows.map((r) => [r.label, r]));
-  const states = topojson.feature(atlas, atlas.objects.states).features;
+  const states = Plot.feature(atlas, atlas.objects.states).features;
   const value = (d) => byName.get(d.properties.name)?.value;
   const chart = Plot.plot({
     width: 975,
-    projection: { type: "identity", domain: topojson.feature(atlas, atlas.objects.nation) },
+    projection: { type: "identity", domain: Plot.feature(atlas, atlas.objects.nation) },
     color: { type: "quantize", n: 6, scheme: "blues", legend: true, label: `${figure.dataset.label}, ${figure.dataset.year}`, tickFormat: "~s" },
     marks: [
       Plot.geo(states, {
@@ -114,15 +118,27 @@ async function mapChart(figure) {
 
 const CHARTS = { series: seriesChart, bars: barChart, map: mapChart };
 
+function drawOne(figure) {
+  CHARTS[figure.dataset.chart](figure).catch((error) => {
+    const note = document.createElement("p");
+    note.className = "notice";
+    note.textContent = `The chart could not be drawn (${error.message}); the table below has the figures.`;
+    figure.append(note);
+  });
+}
+
+// A chart is fetched and drawn when it comes near the screen: a reader who opens a year's tables
+// does not wait for the charts above them, and one who never scrolls to the map never loads it.
 function draw() {
-  for (const figure of document.querySelectorAll("figure[data-chart]")) {
-    CHARTS[figure.dataset.chart](figure).catch((error) => {
-      const note = document.createElement("p");
-      note.className = "notice";
-      note.textContent = `The chart could not be drawn (${error.message}); the table below has the figures.`;
-      figure.append(note);
-    });
-  }
+  const figures = document.querySelectorAll("figure[data-chart]");
+  if (!("IntersectionObserver" in window)) return figures.forEach(drawOne);
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries.filter((e) => e.isIntersecting)) {
+      observer.unobserve(entry.target);
+      drawOne(entry.target);
+    }
+  }, { rootMargin: "200px" });
+  figures.forEach((figure) => observer.observe(figure));
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
