@@ -4,8 +4,9 @@
 
 Starts the real server (`manage.py serve`: uvicorn, collected and compressed static files) on
 the local database with the published data, runs the pinned Lighthouse (frontend/package.json)
-on each page and prints the four category scores with the targets: performance ≥ 90,
-accessibility ≥ 95, best practices ≥ 95, SEO ≥ 90. Results are recorded in docs/benchmarks.md.
+on each page (the median run by performance) and prints the four category scores with the
+targets (performance ≥ 90, accessibility ≥ 95, best practices ≥ 95, SEO ≥ 90) and the metrics
+behind the performance score. Results are recorded in docs/benchmarks.md.
 Needs Node (the site does not).
 """
 
@@ -21,8 +22,6 @@ from pathlib import Path
 from bench.server import ROOT, running
 
 PAGES = {"home": "/", "indicator": "/indicators/missing.cases/?year=2024"}
-if len(sys.argv) > 1 and sys.argv[-1].startswith("/"):
-    PAGES = {"page": sys.argv.pop()}
 TARGETS = {"performance": 90, "accessibility": 95, "best-practices": 95, "seo": 90}
 LIGHTHOUSE = ROOT / "frontend" / "node_modules" / "lighthouse" / "cli" / "index.js"
 CHROMIUM = "/usr/bin/chromium"
@@ -50,6 +49,7 @@ def scores(url: str, preset: str) -> dict[str, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=["mobile", "desktop"], default="mobile")
+    parser.add_argument("--runs", type=int, default=3, help="runs per page; the median is reported (default 3)")
     args = parser.parse_args()
     if not LIGHTHOUSE.exists():
         sys.exit("Lighthouse is not installed: cd frontend && npm ci")
@@ -59,7 +59,9 @@ def main() -> int:
     with running(localdb.ensure_running().url, SECRET_KEY="lighthouse-bench", HTTPS="0") as port:
         print(f"| page | {' | '.join([*TARGETS, *METRICS])} |\n| --- |{' --- |' * (len(TARGETS) + len(METRICS))}")
         for page, path in PAGES.items():
-            found = scores(f"http://127.0.0.1:{port}{path}", args.preset)
+            runs = sorted((scores(f"http://127.0.0.1:{port}{path}", args.preset) for _ in range(args.runs)),
+                          key=lambda run: run["performance"])  # fmt: skip
+            found = runs[len(runs) // 2]
             met &= all(found[name] >= target for name, target in TARGETS.items())
             cells = " | ".join([*(f"{found[name]} (≥ {target})" for name, target in TARGETS.items()),
                                 *(found[m] for m in METRICS)])  # fmt: skip
