@@ -224,7 +224,7 @@ def _import_export_formats() -> list:
 IMPORT_EXPORT_FORMATS = EXPORT_FORMATS = _import_export_formats()
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 # Exports need the view permission (Viewer and Data editor roles); imports need
-# stats.import_observation and go through stats.services (see stats/admin.py).
+# stats.import_observation and go through stats.services (see stats/admin/).
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False

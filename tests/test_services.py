@@ -220,9 +220,9 @@ def test_an_import_is_audited_with_who_and_why(cube):
 
 
 def test_a_row_the_database_refuses_aborts_the_whole_import(cube, monkeypatch):
-    import stats.services.observations as service
+    import stats.services.observations.validation as service
 
-    monkeypatch.setattr(service, "_fits_unit", lambda unit, v: True)  # let a negative count reach the database
+    monkeypatch.setattr(service, "fits_unit", lambda unit, v: True)  # let a negative count reach the database
     before = Observation.objects.count()
     with pytest.raises(ImportFailed, match=r"the database refused the import: value -5.* does not fit the unit count"):
         observations_import(rows=[row(members={"test_state": "NV"}), row(value_text="-5")])
