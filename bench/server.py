@@ -22,8 +22,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(database_url: str, workers: int = 2, **env: str) -> Iterator[int]:
-    """Start `serve` against ``database_url`` (``env``: more settings), yield its port once it answers; stop it."""
+def running(database_url: str, workers: int = 2, start_s: float = 60, **env: str) -> Iterator[int]:
+    """Start `serve` against ``database_url`` (``env``: more settings), yield its port once it answers
+    (within ``start_s`` seconds); stop it."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers), "--no-demo-admin"],
@@ -31,7 +32,7 @@ def running(database_url: str, workers: int = 2, **env: str) -> Iterator[int]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_s
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()

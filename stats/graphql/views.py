@@ -73,23 +73,6 @@ class StatsGraphQLView(GraphQLView):
         """Strawberry's GraphiQL page, opening with our example query, its bundles from this site."""
         return graphiql_page(super().graphql_ide_html)
 
-
-@memoize
-def graphiql_page(html: str) -> str:
-    start = html.index("const EXAMPLE_QUERY = `") + len("const EXAMPLE_QUERY = `")
-    html = html[:start] + EXAMPLE_QUERY.replace("`", "\\`") + html[html.index("`;", start) :]
-    return GRAPHIQL_CDN.sub(lambda m: vendored(m[1], m[2]), html)
-
-
-def vendored(attribute: str, path: str) -> str:
-    """` src="/static/vendor/…" integrity="sha384-…"` for a file strawberry loads from unpkg.com."""
-    found = finders.find(f"vendor/{path}")
-    if found is None:
-        raise FileNotFoundError(f"vendor/{path} is not vendored: run `npm ci && npm run vendor` in frontend/")
-    with open(found, "rb") as file:
-        digest = base64.b64encode(hashlib.sha384(file.read()).digest()).decode()
-    return f' {attribute}="{static("vendor/" + path)}" integrity="sha384-{digest}"'
-
     def process_result(self, request, result):
         request.stats_cacheable = not result.errors  # only clean answers are reused
         return super().process_result(request, result)
@@ -126,6 +109,23 @@ def vendored(attribute: str, path: str) -> str:
         if key:
             response["X-Cache"] = "hit" if body is not None else "miss"
         return response
+
+
+@memoize
+def graphiql_page(html: str) -> str:
+    start = html.index("const EXAMPLE_QUERY = `") + len("const EXAMPLE_QUERY = `")
+    html = html[:start] + EXAMPLE_QUERY.replace("`", "\\`") + html[html.index("`;", start) :]
+    return GRAPHIQL_CDN.sub(lambda m: vendored(m[1], m[2]), html)
+
+
+def vendored(attribute: str, path: str) -> str:
+    """` src="/static/vendor/…" integrity="sha384-…"` for a file strawberry loads from unpkg.com."""
+    found = finders.find(f"vendor/{path}")
+    if found is None:
+        raise FileNotFoundError(f"vendor/{path} is not vendored: run `npm ci && npm run vendor` in frontend/")
+    with open(found, "rb") as file:
+        digest = base64.b64encode(hashlib.sha384(file.read()).digest()).decode()
+    return f' {attribute}="{static("vendor/" + path)}" integrity="sha384-{digest}"'
 
 
 graphql_view = csrf_exempt(StatsGraphQLView.as_view(schema=schema))
