@@ -5,6 +5,8 @@ accessible alternative."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -16,6 +18,7 @@ from stats.lookups import CatalogLookup, LookupFailed
 
 MAX_SEARCH_CHARS = 200
 STATE = "state"
+T = TypeVar("T")
 STOP_WORDS = {"a", "an", "and", "by", "for", "in", "of", "per", "the", "to", "year", "years"}
 
 
@@ -23,7 +26,7 @@ def catalog() -> CatalogLookup:
     return CatalogLookup.cached()
 
 
-def found(read, *args):
+def found(read: Callable[..., T], *args: object) -> T:
     """A read's answer, or a 404 page that says what was not found."""
     try:
         return read(*args)
