@@ -22,8 +22,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(database_url: str, workers: int = 2, log: Path | None = None, **env: str) -> Iterator[int]:
-    """Start `serve` against ``database_url`` (``env``: more settings), yield its port once it answers; stop it.
+def running(database_url: str, workers: int = 2, log: Path | None = None, start_s: float = 180,
+            **env: str) -> Iterator[int]:  # fmt: skip
+    """Start `serve` against ``database_url`` (``env``: more settings), yield its port once it answers
+    (within ``start_s`` seconds: migrations and collectstatic first, on a busy machine); stop it.
 
     ``log``: a file that receives the server's output (logs included); by default it is dropped.
     The per-client time budget is off unless ``env`` sets it: the bench's clients share one address.
@@ -36,7 +38,7 @@ def running(database_url: str, workers: int = 2, log: Path | None = None, **env:
         stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 180  # migrations and collectstatic first, on a busy machine
+        deadline = time.monotonic() + start_s
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()

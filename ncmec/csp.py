@@ -1,8 +1,8 @@
 """Content-Security-Policy on every response (Django 5.2 has no built-in one).
 
 The default policy allows only this site's own scripts, styles, images and fonts, so an injected
-``<script>`` or a third-party script cannot run in the admin. A view that needs more (GraphiQL
-loads its bundle from unpkg.com) sets its own header, which this middleware leaves alone.
+``<script>`` or a third-party script cannot run in the admin or the explorer. A view that needs
+more (GraphiQL runs one inline script by nonce) sets its own header, which this middleware leaves alone.
 """
 
 from __future__ import annotations

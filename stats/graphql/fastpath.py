@@ -8,7 +8,7 @@ stamp in the scope so the view reads it only once; when the view says the answer
 (a query, no errors) and it sets no cookie, the whole response is kept for the next time.
 
 The key is everything about the request that could change the answer: method, query string,
-body, the Host, Accept and Content-Type headers, the proxy's forwarded host and scheme, and the
+body, the Host, Accept, Content-Type and Origin headers, the proxy's forwarded host and scheme, and the
 data version. The same request bytes at the same data version get the same bytes back; every
 write bumps the version in its own transaction, so an answer is never reused after a change.
 Requests with a session cookie (staff) go to Django, whose view caches per role.
@@ -32,8 +32,9 @@ from stats.models.observations import DATA_VERSION_SQL
 logger = logging.getLogger(__name__)
 
 PATH = "/graphql"
-# Request headers that can change the answer (Django's host check, GraphiQL or JSON, proxy facts).
-KEYED_HEADERS = (b"host", b"accept", b"content-type", b"x-forwarded-host", b"x-forwarded-proto")
+# Request headers that can change the answer (Django's host check, GraphiQL or JSON, proxy facts,
+# the CORS headers answered to the caller's Origin).
+KEYED_HEADERS = (b"host", b"accept", b"content-type", b"origin", b"x-forwarded-host", b"x-forwarded-proto")
 RETRY_AFTER_FAILURE_S = 1.0  # after a failed read, requests go straight to Django (which answers 503)
 
 

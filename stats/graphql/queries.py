@@ -11,14 +11,13 @@ import strawberry
 import strawberry_django
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
-from django.db.models import Count, F, Q, Window
-from django.db.models.functions import Coalesce, Lag
+from django.db.models import Count, Q
 from graphql import GraphQLError
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
-from stats import models
+from stats import models, reads
 from stats.graphql.context import catalog, data_version
 from stats.graphql.filters import (
     MemberRef,
@@ -105,9 +104,6 @@ class CoverageEntry:
     year: int = strawberry.field(description="The year.")
     breakdowns: list[list[str]] = strawberry.field(description="Dimension codes of each printed breakdown.")
     observations: int = strawberry.field(description="How many observations (preferred source).")
-
-
-CELL_FIELDS = ("id", "value", "value_text", "qualifier", "flag", "corrected_value", "member_ids", "table", "source_id")
 
 
 def _cell(obs: Any) -> TableCell | None:
@@ -249,66 +245,31 @@ class Query:
         members: list[MemberRef] | None = None,
     ) -> Table:
         lookup = catalog(info)
-        ind = resolve(lambda: lookup.indicator(indicator))
-        row_dim = resolve(lambda: lookup.dimension(rows))
-        col_dim = resolve(lambda: lookup.dimension(columns)) if columns else None
+        # Unknown names are reported in argument order, members last.
+        resolve(lambda: (lookup.indicator(indicator), lookup.dimension(rows), columns and lookup.dimension(columns)))
         fixed = member_ids(lookup, members)
-        fixed_dims = {lookup.members_by_id[i].dimension_id for i in fixed}
-        shapes = [[row_dim.id], []] + ([[row_dim.id, col_dim.id], [col_dim.id]] if col_dim else [])
-        qs = models.Observation.objects.filter(indicator=ind, year=year, period=models.Period.ANNUAL)
-        qs = qs.filter(source=resolve(lambda: lookup.source(source))) if source else qs.preferred()
-        qs = qs.filter(dimension_ids__in=[sorted(s + list(fixed_dims)) for s in shapes]).with_members(fixed)
-        cells: dict[tuple, Any] = {}
-        for obs in qs.values_list(*CELL_FIELDS, named=True):  # tuples: no model instance per cell
-            ids = [i for i in obs.member_ids if i not in fixed]
-            key = (
-                next((i for i in ids if lookup.members_by_id[i].dimension_id == row_dim.id), None),
-                next((i for i in ids if col_dim and lookup.members_by_id[i].dimension_id == col_dim.id), None),
-            )
-            cells[key] = obs
-        if not any(r is not None for r, _ in cells):
-            raise GraphQLError(
-                f"no {indicator} figures for {year} broken down by {rows}" + (f" × {columns}" if columns else "")
-            )
-        by_order = lambda ids: sorted(ids, key=lambda i: (lookup.members_by_id[i].order, i))  # noqa: E731
-        row_ids = by_order({r for r, _ in cells if r is not None})
-        col_ids = by_order({c for _, c in cells if c is not None})
+        found = resolve(lambda: reads.table(lookup, indicator, year, rows, columns, source, fixed))
+        empty = TableCell(
+            observation_id=None, value=None, value_text="", qualifier=None, flag=None, corrected_value=None
+        )
 
-        def row(r):
+        def row(r: reads.Row) -> TableRow:
             return TableRow(
-                member=lookup.members_by_id[r] if r is not None else None,
-                cells=[
-                    _cell(cells.get((r, c)))
-                    or TableCell(
-                        observation_id=None, value=None, value_text="", qualifier=None, flag=None, corrected_value=None
-                    )
-                    for c in col_ids
-                ],
-                total=_cell(cells.get((r, None))) if col_dim else None,
+                member=r.member,
+                cells=[_cell(c) or empty for c in r.cells],
+                total=_cell(r.total) if found.column_dimension else None,
             )
 
-        if not col_dim:
-            rows_out = [
-                TableRow(member=lookup.members_by_id[r], cells=[_cell(cells[(r, None)])], total=None) for r in row_ids
-            ]
-            total_row = (
-                TableRow(member=None, cells=[_cell(cells[(None, None)])], total=None) if (None, None) in cells else None
-            )
-        else:
-            rows_out = [row(r) for r in row_ids]
-            total_row = row(None) if any(r is None for r, _ in cells) else None
-        titles = sorted({o.table for o in cells.values() if o.table})
-        sources = {o.source_id: lookup.sources_by_id[o.source_id] for o in cells.values()}
         return Table(
-            indicator=ind,
-            year=year,
-            title=" / ".join(titles),
-            row_dimension=row_dim,
-            column_dimension=col_dim,
-            columns=[lookup.members_by_id[c] for c in col_ids],
-            rows=rows_out,
-            total_row=total_row,
-            sources=sorted(sources.values(), key=lambda s: s.slug),
+            indicator=found.indicator,
+            year=found.year,
+            title=found.title,
+            row_dimension=found.row_dimension,
+            column_dimension=found.column_dimension,
+            columns=found.columns,
+            rows=[row(r) for r in found.rows],
+            total_row=row(found.total_row) if found.total_row else None,
+            sources=found.sources,
         )
 
     @strawberry.field(description="The time series of one figure: every year that has it, with year-on-year change.")
@@ -321,36 +282,22 @@ class Query:
         all_sources: bool = False,
     ) -> list[SeriesPoint]:
         lookup = catalog(info)
-        ind = resolve(lambda: lookup.indicator(indicator))
-        ids = sorted(member_ids(lookup, members))
-        qs = models.Observation.objects.filter(indicator=ind, member_ids=ids, period=period.value)
-        if not all_sources:
-            qs = qs.preferred()
-        effective = Coalesce(F("corrected_value"), F("value"))
-        qs = qs.annotate(
-            effective=effective,
-            previous=Window(Lag(effective), order_by=[F("year").asc(), F("id").asc()]),
-        ).without_timestamps()
-        points = []
+        resolve(lambda: lookup.indicator(indicator))  # reported before an unknown member
+        ids = member_ids(lookup, members)
         restatements = selects(asked(info), ("observation", "restatements"))  # one query, not one per year
-        for obs in lookup.attach(list(qs.order_by("year", "id")), restatements=restatements):
-            change = obs.effective - obs.previous if obs.effective is not None and obs.previous is not None else None
-            pct = (
-                (change * 100 / obs.previous).quantize(Decimal("0.01")) if change is not None and obs.previous else None
+        return [
+            SeriesPoint(
+                year=point.year,
+                value=point.value,
+                value_text=point.observation.value_text,
+                qualifier=Qualifier(point.observation.qualifier),
+                source=point.observation.source,
+                change=point.change,
+                percent_change=point.percent_change,
+                observation=point.observation,
             )
-            points.append(
-                SeriesPoint(
-                    year=obs.year,
-                    value=obs.effective,
-                    value_text=obs.value_text,
-                    qualifier=Qualifier(obs.qualifier),
-                    source=obs.source,
-                    change=change,
-                    percent_change=pct,
-                    observation=obs,
-                )
-            )
-        return points
+            for point in resolve(lambda: reads.series(lookup, indicator, ids, period.value, all_sources, restatements))
+        ]
 
     @strawberry.field(
         description=(

@@ -8,14 +8,20 @@ apps and scripts POST plain JSON. This is not the blanket csrf_exempt of CVE-202
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import secrets
 import time
+from functools import cache as memoize
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.staticfiles import finders
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.templatetags.static import static
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
@@ -24,7 +30,9 @@ from stats.graphql import cache, limits, ratelimit
 from stats.graphql.schema import schema
 from stats.models import DataVersion
 
-GRAPHIQL_CDN = "https://unpkg.com"
+# Strawberry's page names its bundles on unpkg.com; the same pinned files are vendored under
+# stats/static/vendor/ (frontend/vendor.mjs), so GraphiQL works offline and from this site only.
+GRAPHIQL_CDN = re.compile(r'(?:\s+crossorigin)?\s+(src|href)="https://unpkg\.com/([^"]+)"(?:\s+integrity="[^"]*")?')
 
 EXAMPLE_QUERY = """# NCMEC statistics warehouse: every figure with its source.
 # Press the play button (Ctrl-Enter) to run. The Docs panel describes every field.
@@ -54,21 +62,17 @@ class StatsGraphQLView(GraphQLView):
     def render_graphql_ide(self, request):
         get_token(request)  # sets the csrftoken cookie GraphiQL sends back with cookie-authenticated POSTs
         response = super().render_graphql_ide(request)
-        # GraphiQL's bundle comes from unpkg.com (pinned, with integrity hashes); its one inline
-        # script runs by nonce, so an injected script still cannot.
+        # GraphiQL's bundle is served by this site (vendored, with integrity hashes); its one
+        # inline script runs by nonce, so an injected script still cannot.
         nonce = secrets.token_urlsafe(16)
         response.content = response.content.replace(b"<script>", f'<script nonce="{nonce}">'.encode())
-        response["Content-Security-Policy"] = csp.policy(
-            script_src=[GRAPHIQL_CDN, f"'nonce-{nonce}'"], style_src=[GRAPHIQL_CDN], font_src=[GRAPHIQL_CDN]
-        )
+        response["Content-Security-Policy"] = csp.policy(script_src=[f"'nonce-{nonce}'"])
         return response
 
     @property
     def graphql_ide_html(self) -> str:
-        """Strawberry's GraphiQL page, opening with our example query."""
-        html = super().graphql_ide_html
-        start = html.index("const EXAMPLE_QUERY = `") + len("const EXAMPLE_QUERY = `")
-        return html[:start] + EXAMPLE_QUERY.replace("`", "\\`") + html[html.index("`;", start) :]
+        """Strawberry's GraphiQL page, opening with our example query, its bundles from this site."""
+        return graphiql_page(super().graphql_ide_html)
 
     def process_result(self, request, result):
         request.stats_cacheable = not result.errors  # only clean answers are reused
@@ -116,6 +120,23 @@ class StatsGraphQLView(GraphQLView):
         if key:
             response["X-Cache"] = "hit" if body is not None else "miss"
         return response
+
+
+@memoize
+def graphiql_page(html: str) -> str:
+    start = html.index("const EXAMPLE_QUERY = `") + len("const EXAMPLE_QUERY = `")
+    html = html[:start] + EXAMPLE_QUERY.replace("`", "\\`") + html[html.index("`;", start) :]
+    return GRAPHIQL_CDN.sub(lambda m: vendored(m[1], m[2]), html)
+
+
+def vendored(attribute: str, path: str) -> str:
+    """` src="/static/vendor/…" integrity="sha384-…"` for a file strawberry loads from unpkg.com."""
+    found = finders.find(f"vendor/{path}")
+    if found is None:
+        raise FileNotFoundError(f"vendor/{path} is not vendored: run `npm ci && npm run vendor` in frontend/")
+    with open(found, "rb") as file:
+        digest = base64.b64encode(hashlib.sha384(file.read()).digest()).decode()
+    return f' {attribute}="{static("vendor/" + path)}" integrity="sha384-{digest}"'
 
 
 graphql_view = csrf_exempt(StatsGraphQLView.as_view(schema=schema))

@@ -1,0 +1,1 @@
+"""The public, read-only explorer served at ``/``: server-rendered pages over ``stats.reads``."""
