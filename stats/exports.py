@@ -48,18 +48,26 @@ def _escaped(expression: str) -> str:
     return f"CASE WHEN left({expression}, 1) IN ({_SQL_FORMULA_STARTS}) THEN '''' || {expression} ELSE {expression} END"
 
 
+def _dimensions() -> list:
+    return sorted(CatalogLookup.load().dimensions.values(), key=lambda d: (d.order, d.code))
+
+
+def facts_headers() -> list[str]:
+    """The columns of the flat facts table: one per dimension between the indicator and the value."""
+    return ["observation_id", "source_document", "source_slug", "source_title", "year", "period", "since",
+            "as_of", "topic", "indicator_code", "indicator_name", "unit", *[d.code for d in _dimensions()], "value",
+            "value_text", "qualifier", "corrected_value", "correction_reason", "flag", "note", "preferred",
+            "table", "quote", "also_printed_as"]  # fmt: skip
+
+
 def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[list[str], str, list]:
     """The header, and the query (with its parameters) giving the rows of the facts table.
 
     ``for_csv``: every column as text, empty text as NULL (COPY then writes it unquoted, as Python's
     csv module does) and the preferred flag as True/False.
     """
-    lookup = CatalogLookup.load()
-    dimensions = sorted(lookup.dimensions.values(), key=lambda d: (d.order, d.code))
-    headers = ["observation_id", "source_document", "source_slug", "source_title", "year", "period", "since",
-               "as_of", "topic", "indicator_code", "indicator_name", "unit", *[d.code for d in dimensions], "value",
-               "value_text", "qualifier", "corrected_value", "correction_reason", "flag", "note", "preferred",
-               "table", "quote", "also_printed_as"]  # fmt: skip
+    dimensions = _dimensions()
+    headers = facts_headers()
 
     def text(expression: str, escape: bool = True) -> str:
         expression = _escaped(expression) if escape and safe_for_spreadsheets else expression

@@ -3,16 +3,14 @@ Frictionless Data Package (``datapackage.json`` describing the tables and their 
 
 from __future__ import annotations
 
-import threading
-
 import tablib
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from stats import models
 from stats.explorer.views import catalog, found
-from stats.exports import escape_formula, facts_dataset
+from stats.exports import escape_formula, facts_headers, facts_response
 from stats.lookups import CatalogLookup
 
 FORMATS = {
@@ -56,29 +54,8 @@ def indicators_dataset() -> tablib.Dataset:
     return data
 
 
-TABLES = {"facts": facts_dataset, "sources": sources_dataset, "indicators": indicators_dataset}
-
-
-class LatestFiles:
-    """The whole-warehouse files of the current data version, built once per version per process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stamp = None
-        self._files: dict[tuple[str, str], bytes] = {}
-
-    def get(self, name: str, fmt: str) -> bytes:
-        stamp = models.DataVersion.stamp()
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp, self._files = stamp, {}
-            if (name, fmt) not in self._files:
-                content = TABLES[name]().export(fmt)
-                self._files[(name, fmt)] = content.encode() if isinstance(content, str) else content
-            return self._files[(name, fmt)]
-
-
-latest = LatestFiles()
+SMALL_TABLES = {"sources": sources_dataset, "indicators": indicators_dataset}
+TABLES = ("facts", *SMALL_TABLES)
 
 
 def attachment(content: bytes | str, fmt: str, filename: str) -> HttpResponse:
@@ -88,31 +65,33 @@ def attachment(content: bytes | str, fmt: str, filename: str) -> HttpResponse:
 
 
 @require_safe
-def table_file(request: HttpRequest, name: str, fmt: str) -> HttpResponse:
+def table_file(request: HttpRequest, name: str, fmt: str) -> HttpResponseBase:
+    """A whole table; the facts stream as PostgreSQL reads them (any size in bounded memory)."""
     if name not in TABLES or fmt not in FORMATS:
         raise Http404(f"no download {name}.{fmt}: tables {', '.join(TABLES)}; formats {', '.join(FORMATS)}")
-    return attachment(latest.get(name, fmt), fmt, f"ncmec-{name}.{fmt}")
+    if name == "facts":
+        return facts_response(None, fmt, "ncmec-facts")
+    return attachment(SMALL_TABLES[name]().export(fmt), fmt, f"ncmec-{name}.{fmt}")
 
 
 @require_safe
-def indicator_csv(request: HttpRequest, code: str) -> HttpResponse:
+def indicator_csv(request: HttpRequest, code: str) -> HttpResponseBase:
     ind = found(catalog().indicator, code)
-    rows = models.Observation.objects.preferred().filter(indicator=ind)
-    return attachment(facts_dataset(rows).export("csv"), "csv", f"{code}.csv")
+    return facts_response(models.Observation.objects.preferred().filter(indicator=ind), "csv", code)
 
 
 @require_safe
-def source_csv(request: HttpRequest, slug: str) -> HttpResponse:
+def source_csv(request: HttpRequest, slug: str) -> HttpResponseBase:
     source = found(catalog().source, slug)
-    return attachment(facts_dataset(source.observations.all()).export("csv"), "csv", f"{slug}.csv")
+    return facts_response(source.observations.all(), "csv", slug)
 
 
 @require_safe
-def figure_csv(request: HttpRequest, pk: int) -> HttpResponse:
+def figure_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     rows = models.Observation.objects.filter(id=pk)
     if not rows.exists():
         raise Http404(f"no figure with id {pk}")
-    return attachment(facts_dataset(rows).export("csv"), "csv", f"figure-{pk}.csv")
+    return facts_response(rows, "csv", f"figure-{pk}")
 
 
 def field(name: str, lookup: CatalogLookup) -> dict:
@@ -135,7 +114,6 @@ def field(name: str, lookup: CatalogLookup) -> dict:
 def datapackage(request: HttpRequest) -> JsonResponse:
     """The Data Package descriptor: the three CSV tables, their fields and how they link."""
     lookup = catalog()
-    facts = facts_dataset(models.Observation.objects.none())
     url = lambda name: reverse("explorer:download", args=[name, "csv"]).rsplit("/", 1)[1]  # noqa: E731
     resources = [
         {
@@ -147,7 +125,7 @@ def datapackage(request: HttpRequest) -> JsonResponse:
             "mediatype": "text/csv",
             "encoding": "utf-8",
             "schema": {
-                "fields": [field(h, lookup) for h in facts.headers],
+                "fields": [field(h, lookup) for h in facts_headers()],
                 "primaryKey": ["observation_id"],
                 "foreignKeys": [
                     {"fields": ["source_slug"], "reference": {"resource": "sources", "fields": ["slug"]}},
