@@ -6,7 +6,6 @@ from django.test.utils import CaptureQueriesContext
 
 from stats.graphql.cache import responses
 from stats.models import Dimension, Indicator, Member, MemberAlias, Observation, Source, Topic
-from stats.services.observations import observations_refresh_preferred
 from tests.builders import Builder
 
 QUERIES = {
@@ -55,8 +54,7 @@ def build_rows(prefix: str, count: int) -> None:
                         )
                     )  # fmt: skip
         year -= 1
-    Observation.objects.bulk_create(rows, batch_size=5000)
-    observations_refresh_preferred(indicator_ids=[indicator.id])
+    Observation.objects.bulk_create(rows, batch_size=5000)  # the database marks the preferred ones
 
 
 @pytest.fixture(scope="module")

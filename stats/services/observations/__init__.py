@@ -3,7 +3,7 @@
 - ``rows``: what an import delivers (ObservationRow) and what validation makes of it (ValidRow);
 - ``validation``: the rules every row obeys;
 - ``planning``: new, changed, unchanged and conflicting facts against the stored data;
-- ``writing``: COPY for new facts, batched updates, the preferred-source rule;
+- ``writing``: COPY for new facts, batched updates (the database keeps the preferred-source rule);
 - ``importing``: the import service tying them together, all or nothing;
 - ``edits``: staff corrections, flags and reverts of one observation.
 """
@@ -18,7 +18,6 @@ from stats.services.observations.edits import (
 from stats.services.observations.importing import file_checksum, observations_import
 from stats.services.observations.planning import Change, ImportResult
 from stats.services.observations.rows import ObservationRow, ValidRow
-from stats.services.observations.writing import observations_refresh_preferred
 
 __all__ = [
     "EDITABLE_FIELDS",
@@ -32,5 +31,4 @@ __all__ = [
     "observation_revert",
     "observation_update",
     "observations_import",
-    "observations_refresh_preferred",
 ]

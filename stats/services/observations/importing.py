@@ -20,7 +20,7 @@ from stats.services.observations.edits import database_message, user_id
 from stats.services.observations.planning import ImportResult, merge_printings, plan_import
 from stats.services.observations.rows import ObservationRow, ValidRow
 from stats.services.observations.validation import RowValidator
-from stats.services.observations.writing import observations_refresh_preferred, write_plan
+from stats.services.observations.writing import write_plan
 
 # Serializes imports: two at once never interleave (pg_advisory_xact_lock key).
 IMPORT_LOCK_KEY = 7_240_001
@@ -122,7 +122,6 @@ def observations_import(
                 context = {"user": user_id(user), "reason": reason or "import", "channel": channel}
                 with pghistory.context(**context, import_record=result.record.id):
                     write_plan(plan, progress)
-                observations_refresh_preferred(indicator_ids={r.indicator_id for r in primaries})
     except ImportFailed as exc:
         raise failed(exc.errors) from None
     except (IntegrityError, psycopg.errors.IntegrityError) as exc:

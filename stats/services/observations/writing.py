@@ -1,4 +1,7 @@
-"""Writing a planned import: new observations by COPY, changes in batches, the preferred-source rule."""
+"""Writing a planned import: new observations by COPY, changes in batches.
+
+New rows enter as not preferred: the database chooses each fact's preferred figure (migration 0010).
+"""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ def _copy_new(batch: list[ValidRow]) -> None:
                 )
                 write_row(
                     (row.indicator_id, row.source_id, array, year, period, since, as_of, value,
-                     value_text, qualifier, quote, table, flag, note, corrected, why, True, 1, now, now)
+                     value_text, qualifier, quote, table, flag, note, corrected, why, False, 1, now, now)
                 )  # fmt: skip
 
 
@@ -83,28 +86,3 @@ def write_plan(plan: ImportPlan, progress) -> None:
                 for values in rows
             ]
         )
-
-
-def observations_refresh_preferred(*, indicator_ids=None) -> int:
-    """Mark, per fact, the observation plain queries return (rule in docs/data.md)."""
-    where = "WHERE o.indicator_id = ANY(%s)" if indicator_ids is not None else ""
-    params = [list(indicator_ids)] if indicator_ids is not None else []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH ranked AS (
-              SELECT o.id, row_number() OVER (
-                PARTITION BY o.indicator_id, o.year, o.period, o.since, o.member_ids
-                ORDER BY CASE WHEN s.kind = 'impact_report' AND s.edition = o.year THEN 0
-                              WHEN s.kind = 'impact_report' THEN 1 ELSE 2 END,
-                         s.edition DESC, s.id) AS rank
-              FROM stats_observation o JOIN stats_source s ON s.id = o.source_id
-              {where}
-            )
-            UPDATE stats_observation o SET is_preferred = (ranked.rank = 1)
-            FROM ranked
-            WHERE o.id = ranked.id AND o.is_preferred IS DISTINCT FROM (ranked.rank = 1)
-            """,
-            params,
-        )
-        return cursor.rowcount
