@@ -39,6 +39,7 @@ def observations_import(
     dry_run: bool = False,
     merge_restatements: bool = False,
     allow_changes: bool | None = None,
+    keep_edits: bool = False,
     progress=None,
 ) -> ImportResult:
     """Validate ``rows`` and write them as observations, all or nothing.
@@ -49,6 +50,8 @@ def observations_import(
       (``allow_changes`` defaults to "a reason was given").
     - ``merge_restatements`` (published reports): several rows for one fact become one
       observation and its restatements; otherwise they are duplicate-row errors.
+    - ``keep_edits``: a stored figure last changed through another channel than this import's
+      (staff corrections, for the published reports) is left as it is and listed in ``kept``.
     - ``dry_run`` computes the same preview (new / changed / unchanged) and writes nothing.
 
     ``rows`` may be any iterable (a generator reading a file keeps memory down); it is read once.
@@ -89,8 +92,9 @@ def observations_import(
         )
         return ImportFailed(all_errors, record)
 
+    keep_channel = channel if keep_edits else None
     if errors or dry_run:
-        plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run))
+        plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run), keep_channel)
         if errors or plan.errors:
             raise failed(errors + plan.errors)
         plan.result.record = ImportRecord.objects.create(
@@ -107,7 +111,7 @@ def observations_import(
             # so two imports never interleave or decide on stale data.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
-            plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count))
+            plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count), keep_channel)
             if plan.errors:
                 raise ImportFailed(plan.errors)
             result = plan.result

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from stats.models import ImportRecord, Observation, Restatement
+from stats.printed import shown
 from stats.services.errors import RowError
 from stats.services.observations.rows import (
     APPROXIMATE,
@@ -36,6 +37,7 @@ class ImportResult:
     unchanged: int = 0
     restatements: int = 0
     changes: list[Change] = field(default_factory=list)
+    kept: list[Change] = field(default_factory=list)  # changes left out: staff changed the figure since
     new_rows: list[ValidRow] = field(default_factory=list)
     valid_rows: list[ValidRow] = field(default_factory=list)  # every row that will be an observation
     record: ImportRecord | None = None
@@ -151,8 +153,34 @@ class ImportPlan:
     errors: list[RowError] = field(default_factory=list)
 
 
-def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, result: ImportResult) -> ImportPlan:
-    """What the import would do against the data as it is now: new, changed, unchanged, conflicts."""
+def last_change_channels(observation_ids) -> dict[int, str | None]:
+    """Through which channel (fixtures, admin, graphql, cli...) each observation was last changed.
+
+    Read from its history (the pghistory context of its latest event); None where unknown.
+    """
+    from django.apps import apps
+
+    events = apps.get_model("stats", "ObservationEvent").objects
+    return dict(
+        events.filter(pgh_obj_id__in=list(observation_ids))
+        .order_by("pgh_obj_id", "-pgh_id")
+        .distinct("pgh_obj_id")
+        .values_list("pgh_obj_id", "pgh_context__metadata__channel")
+    )
+
+
+def plan_import(
+    primaries: list[ValidRow],
+    restated: dict,
+    allow_changes: bool,
+    result: ImportResult,
+    keep_channel: str | None = None,
+) -> ImportPlan:
+    """What the import would do against the data as it is now: new, changed, unchanged, conflicts.
+
+    With ``keep_channel``, a stored figure last changed through another channel (a staff
+    correction) is not changed: it is listed in ``result.kept``.
+    """
     plan = ImportPlan(result)
     result.valid_rows = primaries
     plan.to_create = result.new_rows
@@ -191,9 +219,10 @@ def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, 
             continue
         before = dict(zip(COMPARED_FIELDS, before_values, strict=True))
         if not allow_changes:
-            shown = ", ".join(f"{k} {before[k]!r} → {row.fields[k]!r}" for k in differs) or "restatements"
+            after = row.fields
+            differences = ", ".join(f"{k} {shown(before[k])} → {shown(after[k])}" for k in differs) or "restatements"
             message = (
-                f"conflicts with existing observation #{observation_id} ({shown}); "
+                f"conflicts with existing observation #{observation_id} ({differences}); "
                 "give a reason to change existing data"
             )
             plan.errors.append(RowError(row.source_row.row, None, message))
@@ -203,4 +232,20 @@ def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, 
         plan.to_update.append((observation_id, row))
         if current_restatements != wanted_restatements:
             plan.restatement_writes[observation_id] = wanted_restatements
+    if keep_channel and plan.to_update:
+        _keep_others_changes(plan, keep_channel)
     return plan
+
+
+def _keep_others_changes(plan: ImportPlan, channel: str) -> None:
+    channels = last_change_channels(oid for oid, _ in plan.to_update)
+    kept = {oid for oid, _ in plan.to_update if channels.get(oid) != channel}
+    if not kept:
+        return
+    result = plan.result
+    result.kept = [c for c in result.changes if c.observation_id in kept]
+    result.changes = [c for c in result.changes if c.observation_id not in kept]
+    result.changed -= len(result.kept)
+    plan.to_update = [(oid, row) for oid, row in plan.to_update if oid not in kept]
+    for oid in kept:
+        plan.restatement_writes.pop(oid, None)
