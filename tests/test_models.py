@@ -315,7 +315,7 @@ def three_printings(build):
         "older": build.source(edition=2024),
         "own": build.source(edition=2025),
     }
-    for name, source in sources.items():
+    for source in sources.values():
         # Each writer claims its row is preferred: the database decides.
         sql("""INSERT INTO stats_observation (indicator_id, source_id, year, period, member_ids, value, value_text,
                  quote, is_preferred) VALUES (%s, %s, 2025, 'annual', '{}', 1, '1', 'q', true)""",
