@@ -86,7 +86,7 @@ def test_a_row_that_conflicts_with_existing_data_needs_a_reason(client, editor):
     content = "indicator,source,year,state,case_status,value\nmissing.cases,impact-2021,2021,Texas,Active,254\n"
     response = upload(client, content, **fields)
     assert "conflicts with existing observation" in errors_of(response)[0]
-    assert "'253'" in errors_of(response)[0]
+    assert 'value 253 → 254, value_text "253" → "254"' in errors_of(response)[0]
     preview = upload(client, content, reason="NCMEC's erratum", **fields)
     assert preview.context["result"].changed == 1
 

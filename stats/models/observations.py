@@ -298,7 +298,14 @@ class Restatement(models.Model):
         return f"{self.value_text} — {self.quote[:60]}"
 
 
-DATA_VERSION_SQL = "SELECT value, changed_at FROM stats_dataversion WHERE id = 1"
+# A transaction whose bump waits for its commit (stats/services/locking.py) reads the version it
+# will commit (the counter after its bump, stamped with its own now()), so its own reads are not
+# answered from before its writes; everyone else reads the stored row.
+DATA_VERSION_SQL = (
+    "SELECT value + pending, CASE WHEN pending = 1 THEN now() ELSE changed_at END FROM stats_dataversion, "
+    "(SELECT (current_setting('stats.data_version_pending', true) IS NOT DISTINCT FROM 'on')::int AS pending) "
+    "AS mine WHERE id = 1"
+)
 
 
 class DataVersion(models.Model):

@@ -35,3 +35,7 @@ class ImportFailed(Exception):
 
 class ConflictError(Exception):
     """Someone else changed the object since the caller read it."""
+
+
+class BusyError(Exception):
+    """The write waited too long for another one (an import, usually); trying again shortly works."""

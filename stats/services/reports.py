@@ -22,6 +22,7 @@ from stats.models import ImportRecord, Observation, Period
 from stats.printed import ValueTextError, parse_number, shown
 from stats.services.catalog import catalog_load, source_upsert
 from stats.services.errors import ImportFailed, RowError
+from stats.services.locking import data_version_at_commit
 from stats.services.observations import ImportResult, ObservationRow, observations_import
 from stats.services.observations.planning import last_change_channels
 from stats.services.tables import CellNote, TableSpec, table_observation_rows
@@ -261,6 +262,7 @@ def reports_load(
     if errors:
         raise ImportFailed(errors)
     with transaction.atomic():
+        data_version_at_commit()  # a long transaction: never hold the version row's lock for all of it
         result.catalog = catalog_load(data=catalog)
         for source_file in sources:
             meta = source_file.data["source"]

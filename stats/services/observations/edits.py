@@ -6,11 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 import pghistory
-from django.db import transaction
 
 from stats.models import Flag, Observation
 from stats.models.observations import EDITABLE_FIELDS
 from stats.printed import ValueTextError, parse_value_text
+from stats.services.locking import edit_transaction
 from stats.services.observations.validation import fits_unit, unit_rule
 
 
@@ -35,7 +35,8 @@ def observation_update(
     """Change one observation's printed figure, flag or correction, with an audited reason.
 
     Refuses (ConflictError) when ``expected_version`` is given and someone saved in between,
-    so no edit silently overwrites another.
+    so no edit silently overwrites another; BusyError when an import holds the figure for longer
+    than an editor should wait.
     """
     from django.core.exceptions import ValidationError
 
@@ -47,7 +48,7 @@ def observation_update(
     if unknown:
         raise ValidationError({f: "This field cannot be changed here." for f in unknown})
     with (
-        transaction.atomic(),
+        edit_transaction(),
         pghistory.context(user=user_id(user), reason=reason.strip(), channel=channel),
     ):
         obs = Observation.objects.select_for_update().select_related("indicator").filter(id=observation_id).first()

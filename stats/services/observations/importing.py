@@ -11,19 +11,17 @@ import hashlib
 
 import pghistory
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from stats.lookups import CatalogLookup
 from stats.models import ImportRecord
 from stats.services.errors import ImportFailed, RowError
+from stats.services.locking import import_lock
 from stats.services.observations.edits import database_message, user_id
 from stats.services.observations.planning import ImportResult, merge_printings, plan_import
 from stats.services.observations.rows import ObservationRow, ValidRow
 from stats.services.observations.validation import RowValidator
 from stats.services.observations.writing import write_plan
-
-# Serializes imports: two at once never interleave (pg_advisory_xact_lock key).
-IMPORT_LOCK_KEY = 7_240_001
 
 
 def observations_import(
@@ -109,8 +107,7 @@ def observations_import(
         with transaction.atomic():
             # Imports are serialized: the plan (what is new, what changes) is made under the lock,
             # so two imports never interleave or decide on stale data.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+            import_lock()
             plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count), keep_channel)
             if plan.errors:
                 raise ImportFailed(plan.errors)
