@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -138,16 +137,6 @@ def _decimal(text: Any, where: str, column: str, errors: list[RowError]) -> Deci
         return None
 
 
-def _as_of(value: Any, where: str, errors: list[RowError]) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.append(RowError(where, "as_of", f"{value!r} is not a date (YYYY-MM-DD)"))
-        return None
-
-
 def _unknown_keys(entry: dict, allowed: set[str], where: str, errors: list[RowError]) -> None:
     for key in sorted(set(entry) - allowed):
         errors.append(RowError(where, key, f"unknown key (allowed: {', '.join(sorted(allowed))})"))
@@ -174,7 +163,7 @@ def source_rows(source_file: SourceFile) -> tuple[list[ObservationRow], list[Row
                 value=_decimal(fig.get("value"), where, "value", errors),
                 period=fig.get("period", Period.ANNUAL),
                 since=fig.get("since"),
-                as_of=_as_of(fig.get("as_of"), where, errors),
+                as_of=fig.get("as_of"),
                 quote=str(fig.get("quote", "")),
                 flag=fig.get("flag", "") or "",
                 note=fig.get("note", "") or "",
@@ -206,7 +195,7 @@ def source_rows(source_file: SourceFile) -> tuple[list[ObservationRow], list[Row
             members={str(k): str(v) for k, v in (table.get("members") or {}).items()},
             period=table.get("period", Period.ANNUAL),
             since=table.get("since"),
-            as_of=_as_of(table.get("as_of"), where, errors),
+            as_of=table.get("as_of"),
             flag=table.get("flag", "") or "",
             note=table.get("note", "") or "",
             cell_notes=cell_notes,
