@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from strawberry.types import Info
 
 from stats.graphql.types import Flag, Observation
@@ -73,6 +73,7 @@ def _run(info: Info, observation_id: strawberry.ID, action) -> Observation | Ope
     except ValidationError as exc:
         messages = []
         for field, errors in exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:
+            field = None if field == NON_FIELD_ERRORS else field
             messages += [OperationMessage(kind=ProblemKind.VALIDATION, message=m, field=field) for m in errors]
         return OperationInfo(messages=messages)
 

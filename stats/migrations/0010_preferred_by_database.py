@@ -16,8 +16,11 @@ from django.db import migrations, models
 KEY = "indicator_id, year, period, since, member_ids"
 
 # Demote first, then promote: the unique index is checked row by row, so a swap in one
-# statement could meet two preferred rows halfway.
+# statement could meet two preferred rows halfway. The ranking runs as dynamic SQL, planned for
+# each statement with its transition table's real size: a plan cached for a one-row edit (a
+# nested loop) would go quadratic on a 5,000-row insert.
 PREFER = """
+  EXECUTE $ranking$
   WITH fact AS ({facts}),
   ranked AS (
     SELECT o.id, o.is_preferred, row_number() OVER (
@@ -33,8 +36,8 @@ PREFER = """
   )
   SELECT coalesce(array_agg(id) FILTER (WHERE is_preferred AND NOT best), '{{}}'),
          coalesce(array_agg(id) FILTER (WHERE best AND NOT is_preferred), '{{}}')
-    INTO demote, promote
-    FROM ranked;
+    FROM ranked
+  $ranking$ INTO demote, promote;
   IF cardinality(demote) > 0 THEN
     UPDATE stats_observation SET is_preferred = false WHERE id = ANY (demote);
   END IF;

@@ -14,6 +14,8 @@ from stats.services.locking import edit_transaction
 from stats.services.observations.rows import ObservationRow
 from stats.services.observations.validation import RowValidator
 
+NUMBERS = ("value", "corrected_value")  # the editable fields that may be None (texts are "" when empty)
+
 
 def user_id(user) -> int | None:
     return user.pk if getattr(user, "is_authenticated", False) else None
@@ -101,9 +103,6 @@ def _validated(obs: Observation, fields: dict[str, Any], text_changed: bool) -> 
             by_field.setdefault(field or "__all__", []).append(error.message)
         raise ValidationError(by_field)
     return valid.fields
-
-
-NUMBERS = ("value", "corrected_value")
 
 
 def observation_correct(
