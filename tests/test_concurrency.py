@@ -236,8 +236,9 @@ def test_a_correction_of_a_figure_an_import_is_rewriting_is_told_to_try_again(ca
     assert again.corrected_value == 12
 
 
-def test_an_edit_holding_a_figure_an_import_needs_does_not_deadlock(catalog):
-    """The edit has locked the figure; the import (which has written new rows) waits for it; the edit saves."""
+def test_an_edit_holding_a_figure_an_import_needs_does_not_deadlock_and_is_not_overwritten(catalog):
+    """The edit has locked the figure; the import (which has written new rows) waits for it; the edit saves,
+    and the import, planned on the figure as it was, refuses instead of overwriting the correction."""
     observations_import(rows=rows("Nevada"))
     nevada = Observation.objects.get(indicator__code="conc.cases")
     locked, import_waits = threading.Event(), threading.Event()
@@ -268,4 +269,8 @@ def test_an_edit_holding_a_figure_an_import_needs_does_not_deadlock(catalog):
     outcomes = run_at_once(edit, import_both, watch)
     assert outcomes[2] is True
     assert isinstance(outcomes[0], Observation), outcomes[0]
-    assert isinstance(outcomes[1], ImportResult), outcomes[1]
+    assert isinstance(outcomes[1], ImportFailed), outcomes[1]
+    assert f"observation #{nevada.id} was changed by someone else while this import ran" in str(outcomes[1])
+    nevada.refresh_from_db()
+    assert (nevada.value, nevada.corrected_value) == (10, 12)
+    assert Observation.objects.filter(indicator__code="conc.cases").count() == 1  # the import wrote nothing

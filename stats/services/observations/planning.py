@@ -92,7 +92,7 @@ def _restatement_values(rows: list[ValidRow]) -> list[dict]:
 
 
 def _stored(indicator_ids, source_ids, years, wanted=None) -> dict[tuple, tuple]:
-    """Stored observations of these indicators, sources and years: fact key -> (id, *COMPARED_FIELDS).
+    """Stored observations of these indicators, sources and years: fact key -> (id, *COMPARED_FIELDS, version).
 
     One values query, no model instances; with ``wanted`` only those fact keys.
     """
@@ -100,7 +100,9 @@ def _stored(indicator_ids, source_ids, years, wanted=None) -> dict[tuple, tuple]
         return {}
     qs = Observation.objects.filter(
         indicator_id__in=indicator_ids, source_id__in=source_ids, year__in=years
-    ).values_list("indicator_id", "source_id", "year", "period", "since", "member_ids", "id", *COMPARED_FIELDS)
+    ).values_list(
+        "indicator_id", "source_id", "year", "period", "since", "member_ids", "id", *COMPARED_FIELDS, "version"
+    )
     found = {}
     for r in qs.iterator(chunk_size=10_000):
         key = (r[0], r[1], r[2], r[3], r[4], tuple(r[5]))
@@ -110,7 +112,7 @@ def _stored(indicator_ids, source_ids, years, wanted=None) -> dict[tuple, tuple]
 
 
 def existing_facts(keys) -> dict[tuple, tuple]:
-    """The stored observations with these fact keys: key -> (id, *COMPARED_FIELDS)."""
+    """The stored observations with these fact keys: key -> (id, *COMPARED_FIELDS, version)."""
     wanted = keys if isinstance(keys, set | dict) else set(keys)
     return _stored({k[0] for k in wanted}, {k[1] for k in wanted}, {k[2] for k in wanted}, wanted)
 
@@ -149,6 +151,7 @@ class ImportPlan:
     to_create: list[ValidRow] = field(default_factory=list)
     new_restatements: dict[tuple, list[dict]] = field(default_factory=dict)  # fact key -> restatement values
     to_update: list[tuple[int, ValidRow]] = field(default_factory=list)  # (observation id, row)
+    versions: dict[int, int] = field(default_factory=dict)  # observation id -> the version the plan compared
     restatement_writes: dict = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
 
@@ -204,7 +207,7 @@ def plan_import(
             if wanted_restatements:
                 plan.new_restatements[key] = wanted_restatements
             continue
-        observation_id, before_values = obs[0], obs[1:]
+        observation_id, before_values = obs[0], obs[1:-1]
         values = row.values
         after_values = tuple(values[i] for i in COMPARED_INDEX)
         if before_values == after_values:
@@ -230,6 +233,7 @@ def plan_import(
         result.changed += 1
         result.changes.append(Change(observation_id, row.source_row.row, before, row.fields))
         plan.to_update.append((observation_id, row))
+        plan.versions[observation_id] = obs[-1]
         if current_restatements != wanted_restatements:
             plan.restatement_writes[observation_id] = wanted_restatements
     if keep_channel and plan.to_update:

@@ -9,6 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from stats.models import Observation, Restatement
+from stats.services.errors import ImportFailed, RowError
 from stats.services.observations.planning import ImportPlan, existing_facts
 from stats.services.observations.rows import COMPARED_FIELDS, FIELD_NAMES, ValidRow
 
@@ -65,10 +66,16 @@ def write_plan(plan: ImportPlan, progress) -> None:
     now = timezone.now()
     for start in range(0, len(to_update), BATCH_SIZE):
         batch = to_update[start : start + BATCH_SIZE]
-        observations = Observation.objects.in_bulk([observation_id for observation_id, _ in batch])
+        # Locked, and still as planned: an edit saved since the plan is never overwritten.
+        observations = Observation.objects.select_for_update().in_bulk([observation_id for observation_id, _ in batch])
         changed = []
         for observation_id, row in batch:
             obs = observations[observation_id]
+            if obs.version != plan.versions[observation_id]:
+                raise ImportFailed([RowError(row.source_row.row, None, (
+                    f"observation #{observation_id} was changed by someone else while this import ran "
+                    f"(version {obs.version}, planned on {plan.versions[observation_id]}); nothing was imported: "
+                    "preview the file again"))])  # fmt: skip
             for name, value in zip(FIELD_NAMES, row.values, strict=True):
                 setattr(obs, name, value)
             obs.version += 1
