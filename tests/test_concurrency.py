@@ -258,8 +258,9 @@ def test_an_edit_holding_a_figure_an_import_needs_does_not_deadlock_and_is_not_o
         with connection.cursor() as cursor:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:  # until the import waits for the edit's row lock
-                cursor.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                               "AND query LIKE '%%UPDATE \"stats_observation\" SET%%'")  # fmt: skip
+                # The only lock wait here: the import, at the figure the edit holds.
+                cursor.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = "
+                               "'transactionid' AND query LIKE '%%stats_observation%%'")  # fmt: skip
                 if cursor.fetchone():
                     import_waits.set()
                     return True
