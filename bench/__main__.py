@@ -66,7 +66,8 @@ QUERIES = {
            WHERE i.code LIKE 'bench.%%' AND o.is_preferred ORDER BY o.year, o.id LIMIT 10000""",
     ),
     "source → observations walk": (
-        '{ source(slug: "bench-2024") { title observations { year value indicator { code } members { code } } } }',
+        '{ source(slug: "bench-2024") { title observationPage(limit: 10000) '
+        "{ items { year value indicator { code } members { code } } } } }",
         """SELECT o.year, o.value, i.code, o.member_ids FROM stats_observation o
            JOIN stats_indicator i ON i.id = o.indicator_id WHERE o.source_id = %(source)s""",
     ),

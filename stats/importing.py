@@ -19,16 +19,20 @@ from dataclasses import dataclass
 import tablib
 from django.conf import settings
 
-from stats.checks import Fact, TotalCheck, mismatches, total_checks
 from stats.lookups import CatalogLookup
 from stats.models import Period, Qualifier
 from stats.services.errors import ImportFailed, RowError
-from stats.services.observations import ImportResult, ObservationRow
+from stats.services.observations import ObservationRow
 from stats.services.tables import TableSpec, table_observation_rows
 
 FORMATS = ("csv", "xlsx", "json")
 LONG_REQUIRED = ("indicator", "source", "year", "value")
 LONG_OPTIONAL = ("period", "since", "as_of", "qualifier", "quote", "flag", "note")
+# What a re-upload leaves as stored when the file says nothing: the long shape has no columns for a
+# table title or a correction, and an empty quote, flag, note or date is "not given", not "remove".
+LONG_UNSET = frozenset({"table", "corrected_value", "correction_reason"})
+LONG_KEPT_WHEN_EMPTY = ("quote", "flag", "note", "as_of")
+TABLE_UNSET = frozenset({"note", "corrected_value", "correction_reason"})
 
 
 def detect_format(file_name: str) -> str:
@@ -148,6 +152,7 @@ def long_rows(dataset: tablib.Dataset, lookup: CatalogLookup) -> list[Observatio
                 note=cell.get("note", ""),
                 row=number,
                 columns=columns,
+                unset=LONG_UNSET | {name for name in LONG_KEPT_WHEN_EMPTY if not cell.get(name)},
             )
         )
     return rows
@@ -207,6 +212,10 @@ def table_rows(dataset: tablib.Dataset, options: TableOptions) -> list[Observati
     )
     if errors:
         raise ImportFailed(errors)
+    # A table file carries figures only: its title (when not typed), flags and notes stay as stored.
+    unset = TABLE_UNSET | ({"table"} if not options.title else set())
+    for row in rows:
+        row.unset = unset | ({"flag"} if not row.flag else set())
     return rows
 
 
@@ -217,29 +226,3 @@ def _table_header_line(dataset: tablib.Dataset, looked_at: int = 10) -> int | No
         if all(cells) and not all(c.replace(",", "").replace(".", "").isdigit() for c in cells[1:]):
             return number
     return None
-
-
-def preview_checks(result: ImportResult, lookup: CatalogLookup) -> tuple[list[TotalCheck], list[TotalCheck]]:
-    """Total checks on the rows of an import: (unexplained, explained) mismatches."""
-    facts = []
-    for row in result.valid_rows:
-        indicator = next(i for i in lookup.indicators.values() if i.id == row.indicator_id)
-        f = row.fields
-        facts.append(
-            Fact(
-                indicator=indicator.code,
-                unit=indicator.unit,
-                source=row.source_row.source,
-                year=f["year"],
-                period=f["period"],
-                since=f["since"],
-                table=f["table"],
-                members=frozenset((m.dimension.code, m.code) for m in lookup.members(row.member_ids)),
-                value=f["value"],
-                value_text=f["value_text"],
-                qualifier=f["qualifier"],
-                corrected_value=f["corrected_value"],
-                flag=f["flag"],
-            )
-        )
-    return mismatches(total_checks(facts))

@@ -125,14 +125,3 @@ def format_decimal(value: Decimal | None) -> str:
         return ""
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def shown(value) -> str:
-    """A stored value as a message shows it: 202 (not Decimal('202.0000')), "text" quoted, — for none."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, Decimal):
-        return format_decimal(value)
-    if isinstance(value, str):
-        return f'"{value}"'
-    return str(value)

@@ -64,8 +64,30 @@ def test_import_table_dry_run_then_import(tmp_path):
     call_command("import_table", *args, "--dry-run", stdout=out)
     assert "would import 6 figures from states.csv: 6 new, 0 changed, 0 unchanged" in out.getvalue()
     assert not Observation.objects.filter(year=2025).exists()
-    call_command("import_table", *args, stdout=io.StringIO())
+    assert "impact-2024 reports on 2024; figures for 2025 (confirm with --confirm-years-outside-edition)" in (
+        out.getvalue()
+    )
+    with pytest.raises(CommandError, match="figures for 2025 in impact-2024, whose edition is 2024: confirm"):
+        call_command("import_table", *args, stdout=io.StringIO())
+    call_command("import_table", *args, "--confirm-years-outside-edition", stdout=io.StringIO())
     assert Observation.objects.filter(year=2025).count() == 6
+
+
+def test_import_table_settles_a_sum_mismatch_only_with_a_note(tmp_path, build):
+    build.source("impact-2025", edition=2025)
+    table = tmp_path / "states.csv"
+    table.write_text("MISSING STATE,ACTIVE,RESOLVED,GRAND TOTAL\nAK,3,30,34\nTotal,3,30,34\n")
+    args = [str(table), "--indicator", "missing.cases", "--year", "2025", "--source", "impact-2025",
+            "--rows", "state", "--columns", "case_status"]  # fmt: skip
+    with pytest.raises(CommandError, match=r"the parts do not add up: .*case_status parts of state=AK sum to 33"):
+        call_command("import_table", *args, stdout=io.StringIO())
+    assert not Observation.objects.filter(year=2025).exists()
+    out = io.StringIO()
+    call_command("import_table", *args, "--flag-sum-mismatch", "as printed in the report", stdout=out)
+    assert "6 new, 0 changed, 0 unchanged, 2 flagged as a sum mismatch" in out.getvalue()
+    flagged = Observation.objects.filter(year=2025, flag="sum_mismatch")
+    assert sorted(flagged.values_list("value_text", "note")) == [("34", "as printed in the report")] * 2
+    call_command("check_data", stdout=io.StringIO())
 
 
 def test_import_facts_names_the_bad_row_and_writes_nothing(tmp_path):

@@ -125,8 +125,8 @@ def test_an_import_killed_mid_write_leaves_the_warehouse_exactly_as_before(build
     settings = connection.settings_dict
     url = f"postgresql://{settings['USER']}@/{settings['NAME']}?host={settings['HOST']}&port={settings['PORT']}"
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "k" * 50, "HTTPS": "0"}
-    child = subprocess.Popen([sys.executable, "manage.py", "import_facts", str(path)], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    command = [sys.executable, "manage.py", "import_facts", str(path), "--confirm-years-outside-edition"]
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         with connection.cursor() as cursor:

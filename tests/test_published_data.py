@@ -135,7 +135,7 @@ def test_staff_corrections_survive_container_restarts_and_load_reports(client, e
     assert f"observation #{texas.id} " in out.getvalue()
     assert "corrected_value stored 254, fixtures —" in out.getvalue()
     assert f"observation #{california.id} " in out.getvalue()
-    assert 'value_text stored "389", fixtures "388"' in out.getvalue()
+    assert "value_text stored 389, fixtures 388" in out.getvalue()
     with pytest.raises(CommandError, match=r"2 figure\(s\) differ from fixtures/ and were left alone"):
         call_command("load_reports", "--strict", stdout=io.StringIO())
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from stats.models import ImportRecord, Observation, Restatement, Source, Unit
-from stats.services.errors import ConflictError, ImportFailed
+from stats.services.errors import ConflictError, ImportFailed, RowError, error_summary
 from stats.services.observations import (
     ObservationRow,
     observation_correct,
@@ -146,7 +146,7 @@ def test_plain_queries_prefer_that_years_impact_report(cube, build):
     fact_sheet = build.source("test-facts", edition=2025, kind=Source.Kind.FACT_SHEET)
     older_report = build.source("test-2024", edition=2024)
     for slug, text in (("test-facts", "1,064"), ("test-2024", "1,060"), ("test-2025", "1,053")):
-        observations_import(rows=[row(source=slug, value_text=text)])
+        observations_import(rows=[row(source=slug, value_text=text)], confirm_years_outside_edition=True)
     preferred = Observation.objects.filter(indicator=cube["count"]).preferred()
     assert [o.source.slug for o in preferred] == ["test-2025"]
     assert Observation.objects.filter(indicator=cube["count"]).count() == 3
@@ -255,3 +255,72 @@ def test_an_update_writes_every_changed_field_and_rows_may_come_from_a_generator
     assert result.changes[0].before["note"] == ""
     obs = Observation.objects.get(indicator=cube["count"])
     assert (obs.value, obs.note, obs.version) == (13, "checked", 2)
+
+
+def status_table(active="3", resolved="30", total="33", **fields) -> list[ObservationRow]:
+    """Nevada's row of a printed table: Active, Resolved and their total."""
+    return [
+        row(members={"test_state": "NV", **({"test_status": status} if status else {})}, value_text=text, row=2,
+            table="T", from_table=True, **fields)
+        for status, text in (("Active", active), ("Resolved", resolved), (None, total))
+    ]  # fmt: skip
+
+
+def test_a_total_that_does_not_add_up_is_refused_unless_stored_as_printed_with_a_note(cube):
+    with pytest.raises(ImportFailed, match=r"row 2: the parts do not add up: .*sum to 33, total 34 \(difference -1\)"):
+        observations_import(rows=status_table(total="34"))
+    assert not Observation.objects.filter(indicator=cube["count"]).exists()
+    preview = observations_import(rows=status_table(total="34"), dry_run=True)
+    assert [str(c) for c in preview.mismatches] == [
+        'test-2025 test.cases 2025 in "T": test_status parts of test_state=nevada sum to 33, total 34 (difference -1)'
+    ]
+    result = observations_import(rows=status_table(total="34"), sum_mismatch_note="the report prints 34")
+    assert (result.new, result.flagged, result.mismatches) == (3, 1, [])
+    stored = Observation.objects.filter(indicator=cube["count"])
+    assert sorted(stored.values_list("value_text", "flag", "note")) == [
+        ("3", "", ""), ("30", "", ""), ("34", "sum_mismatch", "the report prints 34")
+    ]  # fmt: skip
+    assert result.record.options == {"sum_mismatch_note": "the report prints 34"}
+    # Re-uploaded as a table file gives it (no flags or notes): the stored flag explains it, nothing to settle.
+    again = observations_import(rows=status_table(total="34", unset=frozenset({"flag", "note"})))
+    assert (again.changed, again.unchanged, again.mismatches) == (0, 3, [])
+
+
+def test_figures_for_a_year_outside_the_sources_edition_need_confirming(cube):
+    with pytest.raises(ImportFailed) as failure:
+        observations_import(rows=[row(year=2024), row(year=2023, members={"test_state": "NV"})])
+    assert [str(e) for e in failure.value.errors] == [
+        'column "year": figures for 2023, 2024 in test-2025, whose edition is 2025: '
+        "confirm that the source prints figures for these years"
+    ]
+    preview = observations_import(rows=[row(year=2024)], dry_run=True)
+    assert preview.years_outside_edition == {"test-2025": (2025, [2024])}
+    assert observations_import(rows=[row(year=2024)], confirm_years_outside_edition=True).new == 1
+
+
+def test_optional_fields_a_re_upload_leaves_empty_keep_what_is_stored(cube):
+    observations_import(rows=[row(table="Missing children, 2025", note="checked with NCMEC", flag="garbled")])
+    unset = frozenset({"table", "note", "flag"})
+    again = observations_import(rows=[row(table="missing.cases 2025", unset=unset)])
+    assert (again.changed, again.unchanged) == (0, 1)
+    changed = observations_import(rows=[row(value_text="13", unset=unset)], reason="erratum")
+    assert [(c.differences) for c in changed.changes] == [[("value_text", "12", "13")]]
+    obs = Observation.objects.get(indicator=cube["count"])
+    assert (obs.value_text, obs.table, obs.note, obs.flag) == ("13", "Missing children, 2025", "checked with NCMEC",
+                                                              "garbled")  # fmt: skip
+    cleared = observations_import(rows=[row(value_text="13", note="", flag="")], reason="flag withdrawn")
+    assert cleared.changes[0].differences == [("table", "Missing children, 2025", "—"), ("flag", "garbled", "—"),
+                                              ("note", "checked with NCMEC", "—")]  # fmt: skip
+
+
+def test_many_errors_are_listed_up_to_the_limit_then_counted_by_kind():
+    errors = [RowError(n, "state", f'unknown member "X{n}" of dimension state') for n in range(2, 502)]
+    errors += [RowError(n, "value", f"'{n}x' is not a number") for n in range(600, 603)]
+    summary = error_summary(errors, limit=200)
+    assert [str(e) for e in summary.listed[:1]] == ['row 2, column "state": unknown member "X2" of dimension state']
+    assert (len(summary.listed), summary.unlisted) == (200, 303)
+    assert summary.more == [('column "state": unknown member … of dimension state', 300),
+                            ('column "value": … is not a number', 3)]  # fmt: skip
+    assert summary.lines()[200:] == ["... and 303 more:", '  300 × column "state": unknown member … of dimension state',
+                                     '  3 × column "value": … is not a number']  # fmt: skip
+    assert error_summary(errors[:3]).more == []

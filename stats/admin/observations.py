@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.urls import path
 
 from stats.admin.imports import ObservationImportMixin
 from stats.checks import mismatches, total_checks, warehouse_facts
+from stats.history import field_changes, observation_history
 from stats.importing import FORMATS
 from stats.lookups import CatalogLookup
 from stats.models import Member, Observation, Restatement
@@ -54,17 +56,22 @@ class RestatementInline(admin.TabularInline):
 
 
 class ObservationForm(forms.ModelForm):
-    """An edit of a printed figure: needs a reason, and names the version it was opened at."""
+    """An edit of a printed figure: one reason, and the version it was opened at.
+
+    The reason is recorded in the history and, when the corrected value changes, is the
+    correction's reason too (so the form asks for it once).
+    """
 
     reason = forms.CharField(
+        label="Reason for this change",
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Why this change? Recorded in the observation's history.",
+        help_text="Recorded in the observation's history; for a corrected value, also how it was derived.",
     )
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
     class Meta:
         model = Observation
-        fields = list(EDITABLE_FIELDS)
+        fields = [f for f in EDITABLE_FIELDS if f != "correction_reason"]
 
 
 @admin.register(Observation)
@@ -85,6 +92,7 @@ class ObservationAdmin(ObservationImportMixin, admin.ModelAdmin):
         "as_of",
         "breakdown",
         "table",
+        "correction_reason",
         "version",
         "history",
     ]
@@ -96,6 +104,7 @@ class ObservationAdmin(ObservationImportMixin, admin.ModelAdmin):
         ("History", {"fields": ["history"]}),
     ]
     change_list_template = "admin/stats/observation/change_list.html"
+    object_history_template = "admin/stats/observation/history.html"
 
     def has_add_permission(self, request):
         return False  # observations come in through imports, which validate and record them
@@ -121,51 +130,37 @@ class ObservationAdmin(ObservationImportMixin, admin.ModelAdmin):
 
     @admin.display(description="history")
     def history(self, obs: Observation):
-        events = obs.events.select_related("pgh_context").order_by("pgh_id")
-        rows = []
-        previous = None
-        for event in events:
-            meta = event.pgh_context.metadata if event.pgh_context else {}
-            changes = (
-                "; ".join(
-                    f"{f}: {getattr(previous, f)!s} → {getattr(event, f)!s}"
-                    for f in EDITABLE_FIELDS
-                    if getattr(previous, f) != getattr(event, f)
-                )
-                if previous
-                else "created"
-            )
-            revert = reverse("admin:stats_observation_revert", args=[obs.id, event.pgh_id])
-            rows.append(
-                (
-                    event.pgh_created_at.strftime("%Y-%m-%d %H:%M"),
-                    meta.get("user") or "—",
-                    meta.get("reason") or "—",
-                    changes,
-                    revert,
-                )
-            )
-            previous = event
-        if not rows:
-            return "no recorded changes"
-        return format_html(
-            '<table class="history"><tr><th>when</th><th>user</th><th>reason</th><th>change</th><th></th></tr>'
-            "{}</table>",
-            format_html_join(
-                "",
-                '<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a class="revert" href="{}">revert to this</a>'
-                "</td></tr>",
-                rows,
-            ),
-        )
+        context = {"entries": observation_history(obs), "observation_id": obs.id, "can_revert": True}
+        return render_to_string("admin/stats/observation/history_table.html", context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The HISTORY button: the recorded changes (who, why, old → new as printed), not Django's log."""
+        obs = self.get_object(request, unquote(object_id))
+        if obs is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, obs):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {obs}",
+            "object": obs,
+            "opts": self.opts,
+            "entries": observation_history(obs),
+            "can_revert": self.has_change_permission(request, obs),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, self.object_history_template, context)
 
     def save_model(self, request, obj, form, change):
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in EDITABLE_FIELDS}
+        reason = form.cleaned_data["reason"].strip()
+        if "corrected_value" in changes:
+            changes["correction_reason"] = reason if changes["corrected_value"] is not None else ""
         try:
             observation_update(
                 observation_id=obj.id,
                 changes=changes,
-                reason=form.cleaned_data["reason"],
+                reason=reason,
                 user=request.user,
                 expected_version=form.cleaned_data["expected_version"],
                 channel="admin",
@@ -202,6 +197,9 @@ class ObservationAdmin(ObservationImportMixin, admin.ModelAdmin):
         obs = get_object_or_404(Observation, pk=pk)
         if not self.has_change_permission(request, obs):
             raise PermissionDenied
+        event = obs.events.filter(pgh_id=event_id).first()
+        if event is None:
+            raise Http404(f"observation #{pk} has no history event #{event_id}")
         if request.method == "POST":
             reason = request.POST.get("reason", "").strip()
             try:
@@ -213,7 +211,14 @@ class ObservationAdmin(ObservationImportMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, f"Observation #{pk} reverted to its state of event #{event_id}.")
                 return redirect("admin:stats_observation_change", pk)
-        context = {**self.admin_site.each_context(request), "obs": obs, "event_id": event_id, "title": "Revert"}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Revert",
+            "obs": obs,
+            "event": event,
+            "changes": field_changes(obs, event),
+            "opts": self.opts,
+        }
         return TemplateResponse(request, "admin/stats/observation/revert.html", context)
 
     def export_view(self, request, file_format: str):

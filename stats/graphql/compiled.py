@@ -321,8 +321,8 @@ def make_getter(definition) -> Callable:
         if getattr(definition, "is_relation", False):
             return lambda obj, info: loaded_relation(obj, name)
         return lambda obj, info: getattr(obj, name)
-    if resolver.is_async or resolver.arguments:
-        raise GiveUp
+    if resolver.is_async or resolver.arguments or getattr(resolver.wrapped_func, "batched", False):
+        raise GiveUp  # a batched field finds its siblings by the executor's path (stats.graphql.loaders)
     func = resolver.wrapped_func
     takes_info = resolver.info_parameter is not None
     takes_self = resolver.self_parameter is not None

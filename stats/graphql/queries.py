@@ -8,14 +8,12 @@ from typing import Any
 
 import strawberry
 import strawberry_django
-from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import Coalesce, Lag
 from graphql import GraphQLError
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from stats import models
 from stats.graphql.context import catalog, data_version
@@ -29,15 +27,21 @@ from stats.graphql.filters import (
     order_observations,
     resolve,
 )
-from stats.graphql.types import Dimension, Flag, Indicator, Member, Observation, Period, Qualifier, Source, Topic
-
-
-@strawberry.type(description="A page of observations (offset pagination) with the total count.")
-class ObservationPage:
-    total_count: int = strawberry.field(description="How many observations match, over all pages.")
-    offset: int = strawberry.field(description="Index of the first item of this page.")
-    limit: int = strawberry.field(description="Page size asked for (capped at the server's maximum).")
-    items: list[Observation] = strawberry.field(description="The observations of this page.")
+from stats.graphql.pages import asked, page_bounds, selects
+from stats.graphql.types import (
+    Dimension,
+    Flag,
+    Indicator,
+    Limit,
+    Member,
+    Observation,
+    ObservationPage,
+    Offset,
+    Period,
+    Qualifier,
+    Source,
+    Topic,
+)
 
 
 @strawberry.type(description="One cell of a report table.")
@@ -117,31 +121,6 @@ def _cell(obs: Any) -> TableCell | None:
     )
 
 
-def _selects(selections, path: tuple[str, ...]) -> bool:
-    """Whether the query asks for the field at ``path`` below these selections (through fragments).
-
-    Directives are not evaluated: a field under ``@skip`` counts as asked for (it only costs a query).
-    """
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            if not path or selection.name != path[0]:
-                continue
-            if len(path) == 1 or _selects(selection.selections, path[1:]):
-                return True
-        elif _selects(selection.selections, path):  # fragment spread or inline fragment
-            return True
-    return False
-
-
-def _page_size(limit: int) -> int:
-    cap = settings.GRAPHQL_MAX_PAGE_SIZE
-    if limit < 1:
-        raise GraphQLError("limit must be at least 1")
-    if limit > cap:
-        raise GraphQLError(f"limit {limit} is over the maximum page size of {cap}; ask for more pages")
-    return limit
-
-
 @strawberry.type(description="Read the warehouse.")
 class Query:
     @strawberry_django.field(description="Every source document.")
@@ -183,23 +162,23 @@ class Query:
         info: Info,
         filter: ObservationFilter | None = None,
         order: list[ObservationOrder] | None = None,
-        offset: int = 0,
-        limit: int = 100,
+        offset: Offset = 0,
+        limit: Limit = 100,
     ) -> ObservationPage:
-        limit = _page_size(limit)
-        if offset < 0:
-            raise GraphQLError("offset cannot be negative")
+        limit, offset = page_bounds(limit, offset)
         lookup = catalog(info)
         qs = filter_observations(models.Observation.objects.all(), filter, lookup)
         # Run only what the query asks for; join and build only the related rows it reads.
-        asked = [child for field in info.selected_fields for child in field.selections]
-        page = []
-        if _selects(asked, ("items",)):
-            items = order_observations(qs.without_timestamps(), order, filter)[offset : offset + limit]
+        wanted = asked(info)
+        page, has_next = [], False
+        if selects(wanted, ("items",)) or selects(wanted, ("hasNextPage",)):
+            # One row past the page says whether another page follows.
+            items = list(order_observations(qs.without_timestamps(), order, filter)[offset : offset + limit + 1])
+            has_next, items = len(items) > limit, items[:limit]
             # Indicator and source from the catalog; restatements in one query when asked for.
-            page = lookup.attach(list(items), restatements=_selects(asked, ("items", "restatements")))
-        total = qs.count() if _selects(asked, ("totalCount",)) else 0
-        return ObservationPage(total_count=total, offset=offset, limit=limit, items=page)
+            page = lookup.attach(items, restatements=selects(wanted, ("items", "restatements")))
+        total = qs.count() if selects(wanted, ("totalCount",)) else 0
+        return ObservationPage(total_count=total, offset=offset, limit=limit, has_next_page=has_next, items=page)
 
     @strawberry.field(description="A report table: one indicator and year, rows × columns, with printed totals.")
     def table(
@@ -296,7 +275,8 @@ class Query:
             previous=Window(Lag(effective), order_by=[F("year").asc(), F("id").asc()]),
         ).without_timestamps()
         points = []
-        for obs in lookup.attach(list(qs.order_by("year", "id")), restatements=False):
+        restatements = selects(asked(info), ("observation", "restatements"))  # one query, not one per year
+        for obs in lookup.attach(list(qs.order_by("year", "id")), restatements=restatements):
             change = obs.effective - obs.previous if obs.effective is not None and obs.previous is not None else None
             pct = (
                 (change * 100 / obs.previous).quantize(Decimal("0.01")) if change is not None and obs.previous else None

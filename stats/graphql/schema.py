@@ -25,6 +25,7 @@ from strawberry.utils.logging import StrawberryLogger
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from stats.graphql.compiled import CompiledExecutor
+from stats.graphql.loaders import BatchingExecutionContext
 from stats.graphql.mutations import Mutation
 from stats.graphql.queries import Query
 from stats.printed import format_decimal
@@ -110,5 +111,6 @@ schema = StatsSchema(
     query=Query,
     mutation=Mutation,
     extensions=extensions(),
+    execution_context_class=BatchingExecutionContext,
     config=StrawberryConfig(disable_field_suggestions=not settings.DEBUG, scalar_map={Decimal: DecimalScalar}),
 )

@@ -6,6 +6,7 @@ import inspect
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 import strawberry_django
@@ -13,7 +14,19 @@ from strawberry.types import Info
 from strawberry_django.fields.field import StrawberryDjangoField
 
 from stats import models
+from stats.graphql import loaders
 from stats.graphql.context import catalog
+from stats.graphql.loaders import batched, batches, no_query
+from stats.graphql.pages import LIMIT_DESCRIPTION, OFFSET_DESCRIPTION, asked, page_bounds, selects
+
+# The deprecated unpaged lists of observations (Source/Indicator/Member.observations) stop here.
+LIST_CAP = 1000
+Limit = Annotated[int, strawberry.argument(description=LIMIT_DESCRIPTION)]
+Offset = Annotated[int, strawberry.argument(description=OFFSET_DESCRIPTION)]
+Year = Annotated[int | None, strawberry.argument(description="Only figures for this year.")]
+AllSources = Annotated[
+    bool, strawberry.argument(description="Every document's figure for each fact, not only the preferred one.")
+]
 
 
 class ColumnField(StrawberryDjangoField):
@@ -109,9 +122,22 @@ class Source:
     format: str = column(description="Original format: PDF, web page.")
     note: str = column(description="What a reader should know about this document.")
 
-    @strawberry_django.field(description="Every figure this document prints (one per fact; restatements are nested).")
+    @strawberry_django.field(
+        description=f"Every figure this document prints, at most {LIST_CAP:,} (use observationPage for more).",
+        deprecation_reason=f"Stops at {LIST_CAP:,} figures: use observationPage.",
+    )
+    @batched
     def observations(self, info: Info) -> list[Observation]:
-        return catalog(info).attach(list(self.observations.without_timestamps()))
+        return observation_list(info, self, "source", preferred=False)
+
+    @strawberry_django.field(
+        description="The figures this document prints, one page at a time (one per fact; restatements are nested)."
+    )
+    @batched
+    def observation_page(
+        self, info: Info, limit: Limit = 100, offset: Offset = 0, year: Year = None
+    ) -> ObservationPage:
+        return observation_page(info, self, "source", limit=limit, offset=offset, year=year, preferred=False)
 
 
 @strawberry_django.type(models.Dimension, description=summary(models.Dimension))
@@ -129,19 +155,31 @@ class Member:
     order: int = column(description="Display order within the dimension.")
 
     @strawberry_django.field(description="The dimension this member belongs to.", only=["dimension_id"])
+    @no_query
     def dimension(self, info: Info) -> Dimension:
         return catalog(info).members_by_id[self.id].dimension
 
     @strawberry_django.field(description="Every spelling that reads as this member (code, label, aliases).")
+    @batched
     def aliases(self, info: Info) -> list[str]:
-        return sorted(a.alias for a in self.aliases.all())
+        return batches(info).loader(("Member.aliases",), loaders.aliases, list).load(info, self)
 
-    @strawberry_django.field(description="Observations broken down by this member (preferred source; at most 1,000).")
-    def observations(self, info: Info, year: int | None = None) -> list[Observation]:
-        qs = models.Observation.objects.preferred().with_members([self.id]).with_related()
-        if year is not None:
-            qs = qs.filter(year=year)
-        return qs.order_by("indicator__code", "year", "id")[:1000]
+    @strawberry_django.field(
+        description=f"Observations broken down by this member (preferred source; at most {LIST_CAP:,}).",
+        deprecation_reason=f"Stops at {LIST_CAP:,} figures: use observationPage.",
+    )
+    @batched
+    def observations(self, info: Info, year: Year = None) -> list[Observation]:
+        return observation_list(info, self, "member", year=year, preferred=True)
+
+    @strawberry_django.field(
+        description="Observations broken down by this member (preferred source), one page at a time."
+    )
+    @batched
+    def observation_page(
+        self, info: Info, limit: Limit = 100, offset: Offset = 0, year: Year = None
+    ) -> ObservationPage:
+        return observation_page(info, self, "member", limit=limit, offset=offset, year=year, preferred=True)
 
 
 @strawberry_django.type(models.Indicator, description=summary(models.Indicator))
@@ -153,24 +191,31 @@ class Indicator:
     topic: Topic = strawberry_django.field(description="The programme area.")
 
     @strawberry_django.field(description="Years that have at least one observation of this indicator.")
-    def years(self) -> list[int]:
-        return list(
-            models.Observation.objects.filter(indicator_id=self.id)
-            .order_by("year")
-            .values_list("year", flat=True)
-            .distinct()
-        )
+    @batched
+    def years(self, info: Info) -> list[int]:
+        return batches(info).loader(("Indicator.years",), loaders.years, list).load(info, self)
 
     @strawberry_django.field(
-        description="This indicator's observations (preferred source unless allSources), optionally for one year."
+        description=(
+            "This indicator's observations (preferred source unless allSources), optionally for one year; "
+            f"at most {LIST_CAP:,}."
+        ),
+        deprecation_reason=f"Stops at {LIST_CAP:,} figures: use observationPage.",
     )
-    def observations(self, info: Info, year: int | None = None, all_sources: bool = False) -> list[Observation]:
-        qs = models.Observation.objects.filter(indicator_id=self.id).with_related()
-        if not all_sources:
-            qs = qs.preferred()
-        if year is not None:
-            qs = qs.filter(year=year)
-        return qs.order_by("year", "member_ids", "source__edition")
+    @batched
+    def observations(self, info: Info, year: Year = None, all_sources: AllSources = False) -> list[Observation]:
+        return observation_list(info, self, "indicator", year=year, preferred=not all_sources)
+
+    @strawberry_django.field(
+        description="This indicator's observations (preferred source unless allSources), one page at a time."
+    )
+    @batched
+    def observation_page(
+        self, info: Info, limit: Limit = 100, offset: Offset = 0, year: Year = None, all_sources: AllSources = False
+    ) -> ObservationPage:
+        return observation_page(
+            info, self, "indicator", limit=limit, offset=offset, year=year, preferred=not all_sources
+        )
 
 
 @strawberry_django.type(models.Restatement, description=summary(models.Restatement))
@@ -191,8 +236,12 @@ class HistoryEvent:
     id: int = strawberry.field(description="Event id (used to revert to this state in the admin).")
     label: str = strawberry.field(description="insert, update or delete.")
     at: str = strawberry.field(description="When (ISO 8601).")
-    user_id: int | None = strawberry.field(description="Who (user id), when known.")
-    reason: str | None = strawberry.field(description="Why, as given with the change.")
+    user_id: int | None = strawberry.field(
+        description="Who (user id), when known; null unless the caller may read observations in the admin."
+    )
+    reason: str | None = strawberry.field(
+        description="Why, as given with the change; null unless the caller may read observations in the admin."
+    )
     value: Decimal | None = strawberry.field(description="Printed value after the event.")
     corrected_value: Decimal | None = strawberry.field(description="Corrected value after the event.")
     flag: str = strawberry.field(description="Flag after the event.")
@@ -236,22 +285,80 @@ class Observation:
     @strawberry_django.field(
         description="The breakdown: one member per dimension (empty for a grand total).", only=["member_ids"]
     )
+    @no_query
     def members(self, info: Info) -> list[Member]:
         return catalog(info).breakdown(self.member_ids)
 
-    @strawberry_django.field(description="Every recorded change of this figure, oldest first (who, when, why).")
-    def history(self) -> list[HistoryEvent]:
-        events = self.events.select_related("pgh_context").order_by("pgh_id")
+    @strawberry_django.field(
+        description="Recorded changes of this figure, oldest first, one page at a time (who and why for staff only)."
+    )
+    @batched
+    def history(self, info: Info, limit: Limit = 100, offset: Offset = 0) -> list[HistoryEvent]:
+        limit, offset = page_bounds(limit, offset)
+        staff = sees_identities(info)
+        fetch = lambda keys: loaders.history(keys, offset=offset, limit=limit, identities=staff)  # noqa: E731
+        events = batches(info).loader(("Observation.history", offset, limit, staff), fetch, list).load(info, self)
         return [
             HistoryEvent(
                 id=e.pgh_id,
                 label=e.pgh_label,
                 at=e.pgh_created_at.isoformat(),
-                user_id=(e.pgh_context.metadata.get("user") if e.pgh_context else None),
-                reason=(e.pgh_context.metadata.get("reason") if e.pgh_context else None),
+                user_id=e.pgh_context.metadata.get("user") if staff and e.pgh_context else None,
+                reason=e.pgh_context.metadata.get("reason") if staff and e.pgh_context else None,
                 value=e.value,
                 corrected_value=e.corrected_value,
                 flag=e.flag,
             )
             for e in events
         ]
+
+
+def sees_identities(info: Info) -> bool:
+    """Who changed a figure and why is for the warehouse's staff: callers who may read observations in the
+    admin (where the same history is shown). Anonymous callers see when and what, never who or why."""
+    user = getattr(info.context.request, "user", None)
+    # As the admin's has_view_permission: the view or the change permission.
+    return user is not None and any(user.has_perm(f"stats.{p}_observation") for p in ("view", "change"))
+
+
+@strawberry.type(description="A page of observations (offset pagination) with the total count.")
+class ObservationPage:
+    total_count: int = strawberry.field(description="How many observations match, over all pages.")
+    offset: int = strawberry.field(description="Index of the first item of this page.")
+    limit: int = strawberry.field(description="Page size asked for (capped at the server's maximum).")
+    has_next_page: bool = strawberry.field(
+        description="Whether observations follow this page (ask with offset + limit)."
+    )
+    items: list[Observation] = strawberry.field(description="The observations of this page.")
+
+
+def observation_page(
+    info: Info, parent, kind: str, *, limit: int, offset: int, year: int | None, preferred: bool
+) -> ObservationPage:
+    """One parent's page of observations, fetched with its siblings' (stats.graphql.loaders)."""
+    limit, offset = page_bounds(limit, offset)
+    wanted = asked(info)
+    items = selects(wanted, ("items",)) or selects(wanted, ("hasNextPage",))
+    page = _observations(
+        info, parent, kind, offset=offset, limit=limit, year=year, preferred=preferred, items=items,
+        total=selects(wanted, ("totalCount",)), restatements=selects(wanted, ("items", "restatements")),
+    )  # fmt: skip
+    return ObservationPage(
+        total_count=page.total, offset=offset, limit=limit, has_next_page=page.has_next, items=page.items
+    )
+
+
+def observation_list(info: Info, parent, kind: str, *, year: int | None = None, preferred: bool) -> list[Observation]:
+    """The first LIST_CAP observations of a parent (the deprecated unpaged fields)."""
+    page = _observations(
+        info, parent, kind, offset=0, limit=LIST_CAP, year=year, preferred=preferred, items=True, total=False,
+        restatements=selects(asked(info), ("restatements",)),
+    )  # fmt: skip
+    return page.items
+
+
+def _observations(info: Info, parent, kind: str, **arguments) -> loaders.Page:
+    key = (kind, *sorted(arguments.items()))
+    fetch = lambda keys: loaders.observation_pages(info, kind, keys, **arguments)  # noqa: E731
+    empty = lambda: loaders.Page(items=[], has_next=False, total=0)  # noqa: E731
+    return batches(info).loader(key, fetch, empty).load(info, parent)

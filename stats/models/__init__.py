@@ -4,14 +4,14 @@
   Member, MemberAlias) and where it was printed (Source);
 - observations: one printed figure each (Observation, its ObservationMember breakdown, its
   Restatements elsewhere in the same document), and DataVersion, bumped by every write;
-- imports: the record of every import (ImportRecord).
+- imports: the record of every import (ImportRecord) and uploads awaiting their confirm (ImportPreview).
 
 Integrity rules live in the database (constraints and triggers, see migrations) so that every
 entry point obeys them; writes go through stats.services.
 """
 
 from stats.models.catalog import Dimension, Indicator, Member, MemberAlias, Source, Topic, Unit
-from stats.models.imports import ImportRecord
+from stats.models.imports import ImportPreview, ImportRecord
 from stats.models.observations import (
     DataVersion,
     Flag,
@@ -25,6 +25,7 @@ __all__ = [
     "DataVersion",
     "Dimension",
     "Flag",
+    "ImportPreview",
     "ImportRecord",
     "Indicator",
     "Member",

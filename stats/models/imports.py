@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 
 class ImportRecord(models.Model):
@@ -41,3 +45,41 @@ class ImportRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_shape_display()} import of {self.file_name or 'data'} ({self.status})"
+
+
+class ImportPreviewQuerySet(models.QuerySet):
+    def expired(self) -> ImportPreviewQuerySet:
+        return self.filter(created_at__lt=timezone.now() - ImportPreview.LIFETIME)
+
+    def for_confirm(self, *, preview_id: int, checksum: str, user) -> ImportPreviewQuerySet:
+        """The one preview this user's confirm may read: by its id and its file's checksum, not expired."""
+        live = self.exclude(created_at__lt=timezone.now() - ImportPreview.LIFETIME)
+        return live.filter(id=preview_id, checksum=checksum, user=user)
+
+
+class ImportPreview(models.Model):
+    """An uploaded file between its preview and its confirm, kept in the database (not on a web
+    process's disk) so that any server process can confirm it; deleted once confirmed or after a day."""
+
+    LIFETIME = timedelta(days=1)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    checksum = models.CharField(max_length=64, help_text="SHA-256 of the file.")
+    file_name = models.CharField(max_length=300)
+    data = models.BinaryField(help_text="The file as uploaded (at most IMPORT_MAX_BYTES).")
+    shape = models.CharField(max_length=10, choices=ImportRecord.Shape.choices)
+    options = models.JSONField(default=dict, blank=True, help_text="Indicator, year, source... of a table import.")
+    reason = models.TextField(blank=True, help_text="Why the import is made.")
+
+    objects = ImportPreviewQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="import_preview_checksum_sha256", condition=Q(checksum__regex=r"^[0-9a-f]{64}$")
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"preview of {self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"

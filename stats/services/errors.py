@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 
 
@@ -22,15 +24,49 @@ class RowError:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
+_SPECIFIC = re.compile(r"\"[^\"]*\"|'[^']*'|-?\d[\d,.]*")
+
+
+def error_kind(error: RowError) -> str:
+    """What an error is, without the row's own values: ``column "state": unknown member … of dimension state``."""
+    message = _SPECIFIC.sub("…", error.message)
+    return f'column "{error.column}": {message}' if error.column else message
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """The first errors as they are, the rest counted by kind: a page (or a terminal) stays readable."""
+
+    listed: list[RowError]
+    more: list[tuple[str, int]]  # (kind, count) of the errors not listed, commonest first
+    total: int
+
+    @property
+    def unlisted(self) -> int:
+        return self.total - len(self.listed)
+
+    def lines(self) -> list[str]:
+        lines = [str(e) for e in self.listed]
+        if self.more:
+            lines.append(f"... and {self.unlisted:,} more:")
+            lines += [f"  {count:,} × {kind}" for kind, count in self.more]
+        return lines
+
+
+def error_summary(errors: list[RowError], limit: int = 200) -> ErrorSummary:
+    """At most ``limit`` errors listed, then counts by kind (a 40,000-row file of bad rows is one page)."""
+    kinds = Counter(error_kind(e) for e in errors[limit:])
+    return ErrorSummary(listed=list(errors[:limit]), more=kinds.most_common(), total=len(errors))
+
+
 class ImportFailed(Exception):
     """An import had invalid rows; nothing was written."""
 
     def __init__(self, errors: list[RowError], record=None) -> None:
         self.errors = errors
         self.record = record
-        shown = "\n".join(f"  {e}" for e in errors[:50])
-        more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
-        super().__init__(f"{len(errors)} invalid row(s), nothing was imported:\n{shown}{more}")
+        shown = "\n".join(f"  {line}" for line in error_summary(errors, limit=50).lines())
+        super().__init__(f"{len(errors)} error(s), nothing was imported:\n{shown}")
 
 
 class ConflictError(Exception):

@@ -32,7 +32,7 @@ def import_lock() -> None:
 
 
 def data_version_at_commit() -> None:
-    """This transaction's writes bump the data version once, at commit (triggers of migration 0011)."""
+    """This transaction's writes bump the data version once, at commit (triggers of migration 0013)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('stats.data_version_at_commit', 'on', true)")
 

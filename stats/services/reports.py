@@ -18,12 +18,12 @@ from django.conf import settings
 from django.db import transaction
 
 from stats.models import ImportRecord, Observation, Period
-from stats.printed import ValueTextError, parse_number, shown
+from stats.printed import ValueTextError, parse_number
 from stats.services.catalog import catalog_load, source_upsert
 from stats.services.errors import ImportFailed, RowError
 from stats.services.locking import data_version_at_commit
 from stats.services.observations import ImportResult, ObservationRow, observations_import
-from stats.services.observations.planning import last_change_channels
+from stats.services.observations.planning import last_change_channels, printed
 from stats.services.tables import CellNote, TableSpec, table_observation_rows
 
 FIXTURES_DIR = Path(settings.BASE_DIR) / "fixtures"
@@ -94,9 +94,9 @@ class ReportsLoadResult:
         """What differs from fixtures/ and was not applied, one line each (``load_reports --strict`` fails on it)."""
         lines = []
         for change in self.observations.kept if self.observations else []:
-            differs = [k for k in change.before if shown(change.before[k]) != shown(change.after[k])]
+            differs = [k for k in change.before if printed(change.before[k]) != printed(change.after[k])]
             what = ", ".join(
-                f"{k} stored {shown(change.before[k])}, fixtures {shown(change.after[k])}" for k in differs
+                f"{k} stored {printed(change.before[k])}, fixtures {printed(change.after[k])}" for k in differs
             )
             lines.append(
                 f"observation #{change.observation_id} ({change.row}) was changed by staff since it was loaded; "
@@ -272,6 +272,7 @@ def reports_load(
             merge_restatements=True,
             allow_changes=True,
             keep_edits=True,
+            confirm_years_outside_edition=True,  # reports print earlier years' figures; reviewed in fixtures/
         )
         result.missing = _missing(result)
         if remove_missing and result.missing:

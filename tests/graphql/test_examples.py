@@ -53,9 +53,9 @@ def test_aggregate(gql):
 def test_source_walk(gql):
     source = gql(EXAMPLES["source-walk"])["source"]
     assert source["document"] == "004_8307a554f128111e.txt"
-    by_indicator = {
-        (o["indicator"]["code"], tuple(m["label"] for m in o["members"])): o for o in source["observations"]
-    }
+    page = source["observationPage"]
+    assert (page["totalCount"], page["hasNextPage"]) == (len(page["items"]), False)
+    by_indicator = {(o["indicator"]["code"], tuple(m["label"] for m in o["members"])): o for o in page["items"]}
     total = by_indicator[("missing.cases", ())]
     assert total["valueText"] == "28,886"
     assert {r["valueText"] for r in total["restatements"]} == {"28886", "", "0"}

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from stats.importing import TableOptions, table_rows
-from stats.management.commands.import_facts import run_import
+from stats.management.commands.import_facts import add_settling_arguments, run_import
 from stats.models import ImportRecord
 
 
@@ -25,13 +25,14 @@ class Command(BaseCommand):
         parser.add_argument("--title", default="", help="The table's printed title.")
         parser.add_argument("--dry-run", action="store_true", help="Validate and preview; write nothing.")
         parser.add_argument("--reason", default="", help="Why (required to change existing figures).")
+        add_settling_arguments(parser)
 
-    def handle(self, *args, file: Path, dry_run: bool, reason: str, **options):
+    def handle(self, *args, file: Path, **options):
         table = TableOptions(
-            indicator=options["indicator"], year=options["year"], source=options["source"], rows=options["rows"],
-            columns=options["columns"], title=options["title"],
+            indicator=options.pop("indicator"), year=options.pop("year"), source=options.pop("source"),
+            rows=options.pop("rows"), columns=options.pop("columns"), title=options.pop("title"),
         )  # fmt: skip
         run_import(
-            self, file, dry_run=dry_run, reason=reason, shape=ImportRecord.Shape.TABLE,
-            to_rows=lambda dataset: table_rows(dataset, table), options=vars(table),
+            self, file, shape=ImportRecord.Shape.TABLE, to_rows=lambda dataset: table_rows(dataset, table),
+            table=vars(table), **options,
         )  # fmt: skip

@@ -1,11 +1,13 @@
 """`manage.py serve`: the whole service in one command.
 
-Database up (settings start the embedded PostgreSQL in local mode), migrations applied, the
-published reports loaded when the warehouse is empty, static files collected, then uvicorn.
+Database up (settings start the embedded PostgreSQL in local mode), migrations applied, import
+previews left unconfirmed for a day deleted, the published reports loaded when the warehouse is
+empty, static files collected, then uvicorn.
 """
 
 from __future__ import annotations
 
+import io
 import secrets
 import socket
 
@@ -51,6 +53,7 @@ class Command(BaseCommand):
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
             raise CommandError(f"cannot connect to the database at {_database_label()}: {reason}") from exc
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("expire_import_previews", stdout=io.StringIO())
         from stats.models import Observation
 
         if not Observation.objects.exists():

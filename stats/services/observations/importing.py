@@ -17,8 +17,15 @@ from stats.lookups import CatalogLookup
 from stats.models import ImportRecord
 from stats.services.errors import ImportFailed, RowError
 from stats.services.locking import import_lock
+from stats.services.observations.checks import (
+    flagged_as_sum_mismatch,
+    sum_mismatch_errors,
+    sum_mismatches,
+    years_outside_edition,
+    years_outside_edition_errors,
+)
 from stats.services.observations.edits import database_message, user_id
-from stats.services.observations.planning import ImportResult, merge_printings, plan_import
+from stats.services.observations.planning import ImportPlan, ImportResult, merge_printings, plan_import
 from stats.services.observations.rows import ObservationRow, ValidRow
 from stats.services.observations.validation import RowValidator
 from stats.services.observations.writing import write_plan
@@ -38,6 +45,8 @@ def observations_import(
     merge_restatements: bool = False,
     allow_changes: bool | None = None,
     keep_edits: bool = False,
+    sum_mismatch_note: str = "",
+    confirm_years_outside_edition: bool = False,
     progress=None,
 ) -> ImportResult:
     """Validate ``rows`` and write them as observations, all or nothing.
@@ -50,14 +59,26 @@ def observations_import(
       observation and its restatements; otherwise they are duplicate-row errors.
     - ``keep_edits``: a stored figure last changed through another channel than this import's
       (staff corrections, for the published reports) is left as it is and listed in ``kept``.
-    - ``dry_run`` computes the same preview (new / changed / unchanged) and writes nothing.
+    - A printed total whose parts do not add up (and that no flag or correction explains) refuses
+      the write, unless ``sum_mismatch_note`` says why it is stored as printed: its figures are then
+      flagged as a sum mismatch with that note. So ``check_data`` passes after any import.
+    - Figures for a year other than their source's edition refuse the write unless
+      ``confirm_years_outside_edition``.
+    - ``dry_run`` computes the same preview (new / changed / unchanged, the mismatches and years to
+      settle) and writes nothing.
 
     ``rows`` may be any iterable (a generator reading a file keeps memory down); it is read once.
     """
-    options = options or {}
+    options = dict(options or {})
+    if sum_mismatch_note.strip():
+        options["sum_mismatch_note"] = sum_mismatch_note.strip()
+    if confirm_years_outside_edition:
+        options["confirm_years_outside_edition"] = True
     if allow_changes is None:
         allow_changes = bool(reason.strip())
-    validate = RowValidator(CatalogLookup.load()).validate
+    lookup = CatalogLookup.load()
+    validate = RowValidator(lookup).validate
+    note = sum_mismatch_note.strip()
     valid: list[ValidRow] = []
     errors: list[RowError] = []
     count = 0
@@ -91,8 +112,31 @@ def observations_import(
         return ImportFailed(all_errors, record)
 
     keep_channel = channel if keep_edits else None
-    if errors or dry_run:
+
+    def settled_plan() -> ImportPlan:
+        """The plan, with mismatching totals flagged when a note allows it, and what is left to settle."""
         plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run), keep_channel)
+        if plan.errors:
+            return plan
+        unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
+        if unexplained and note:
+            flagged, count_flagged = flagged_as_sum_mismatch(primaries, unexplained, row_of, note)
+            result = ImportResult(rows=count, dry_run=dry_run, flagged=count_flagged)
+            plan = plan_import(flagged, restated, allow_changes, result, keep_channel)
+            if plan.errors:
+                return plan
+            unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
+        result = plan.result
+        result.mismatches, result.explained_mismatches = unexplained, explained
+        result.years_outside_edition = years_outside_edition(result.valid_rows, lookup)
+        if not dry_run:
+            plan.errors += sum_mismatch_errors(unexplained, row_of)
+            if not confirm_years_outside_edition:
+                plan.errors += years_outside_edition_errors(result.years_outside_edition)
+        return plan
+
+    if errors or dry_run:
+        plan = settled_plan()
         if errors or plan.errors:
             raise failed(errors + plan.errors)
         plan.result.record = ImportRecord.objects.create(
@@ -108,7 +152,7 @@ def observations_import(
             # Imports are serialized: the plan (what is new, what changes) is made under the lock,
             # so two imports never interleave or decide on stale data.
             import_lock()
-            plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count), keep_channel)
+            plan = settled_plan()
             if plan.errors:
                 raise ImportFailed(plan.errors)
             result = plan.result

@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from stats.checks import TotalCheck
 from stats.models import ImportRecord, Observation, Restatement
-from stats.printed import shown
+from stats.printed import format_decimal
 from stats.services.errors import RowError
 from stats.services.observations.rows import (
     APPROXIMATE,
     COMPARED_FIELDS,
     COMPARED_INDEX,
+    FIELD_INDEX,
     QUALIFIER,
     RESTATEMENT_FIELDS,
     RESTATEMENT_INDEX,
@@ -21,12 +23,35 @@ from stats.services.observations.rows import (
 )
 
 
+def printed(value: Any) -> str:
+    """A stored value as a person reads it: 315.0000 → "315", None or "" → "—"."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    return str(value)
+
+
 @dataclass
 class Change:
+    """An existing figure the import changes: which one (ids, for labels) and what differs."""
+
     observation_id: int
     row: int | str | None
     before: dict[str, Any]
     after: dict[str, Any]
+    indicator_id: int | None = None
+    source_id: int | None = None
+    year: int | None = None
+    member_ids: tuple[int, ...] = ()
+
+    @property
+    def differences(self) -> list[tuple[str, str, str]]:
+        """(field, old, new) as printed; the value shows as its printed text ("202 → 205")."""
+        names = [k for k in COMPARED_FIELDS if not _same(self.before.get(k), self.after.get(k))]
+        if "value_text" in names and "value" in names:
+            names.remove("value")
+        return [(name, printed(self.before.get(name)), printed(self.after.get(name))) for name in names]
 
 
 @dataclass
@@ -39,9 +64,15 @@ class ImportResult:
     changes: list[Change] = field(default_factory=list)
     kept: list[Change] = field(default_factory=list)  # changes left out: staff changed the figure since
     new_rows: list[ValidRow] = field(default_factory=list)
-    valid_rows: list[ValidRow] = field(default_factory=list)  # every row that will be an observation
+    valid_rows: list[ValidRow] = field(default_factory=list)  # every row that will be an observation, as stored
     record: ImportRecord | None = None
     dry_run: bool = False
+    # Printed totals whose parts do not add up: (unexplained, explained by a flag or a correction).
+    mismatches: list[TotalCheck] = field(default_factory=list)
+    explained_mismatches: list[TotalCheck] = field(default_factory=list)
+    flagged: int = 0  # figures flagged as a sum mismatch by this import (``sum_mismatch_note``)
+    # Figures for a year other than their source's edition: source slug -> (edition, years).
+    years_outside_edition: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
 
 
 def _precision_rank(row: ValidRow) -> tuple:
@@ -172,6 +203,15 @@ def last_change_channels(observation_ids) -> dict[int, str | None]:
     )
 
 
+def _keeping_stored(row: ValidRow, stored: tuple) -> ValidRow:
+    """The row with the stored values of the optional fields its file left empty."""
+    values = list(row.values)
+    for name, before in zip(COMPARED_FIELDS, stored, strict=True):
+        if name in row.source_row.unset:
+            values[FIELD_INDEX[name]] = before
+    return ValidRow(row.source_row, row.indicator_id, row.source_id, row.member_ids, tuple(values))
+
+
 def plan_import(
     primaries: list[ValidRow],
     restated: dict,
@@ -183,9 +223,12 @@ def plan_import(
 
     With ``keep_channel``, a stored figure last changed through another channel (a staff
     correction) is not changed: it is listed in ``result.kept``.
+
+    Optional fields a row leaves empty (``ObservationRow.unset``) keep their stored values, so
+    re-uploading the same figures without retyping a table title or a note changes nothing.
     """
     plan = ImportPlan(result)
-    result.valid_rows = primaries
+    result.valid_rows = []
     plan.to_create = result.new_rows
     indicator_ids, source_ids, years = set(), set(), set()
     for row in primaries:
@@ -204,10 +247,14 @@ def plan_import(
         if obs is None:
             result.new += 1
             result.new_rows.append(row)
+            result.valid_rows.append(row)
             if wanted_restatements:
                 plan.new_restatements[key] = wanted_restatements
             continue
         observation_id, before_values = obs[0], obs[1:-1]
+        if row.source_row.unset:
+            row = _keeping_stored(row, before_values)
+        result.valid_rows.append(row)
         values = row.values
         after_values = tuple(values[i] for i in COMPARED_INDEX)
         if before_values == after_values:
@@ -223,7 +270,9 @@ def plan_import(
         before = dict(zip(COMPARED_FIELDS, before_values, strict=True))
         if not allow_changes:
             after = row.fields
-            differences = ", ".join(f"{k} {shown(before[k])} → {shown(after[k])}" for k in differs) or "restatements"
+            differences = (
+                ", ".join(f"{k} {printed(before[k])} → {printed(after[k])}" for k in differs) or "restatements"
+            )
             message = (
                 f"conflicts with existing observation #{observation_id} ({differences}); "
                 "give a reason to change existing data"
@@ -231,7 +280,9 @@ def plan_import(
             plan.errors.append(RowError(row.source_row.row, None, message))
             continue
         result.changed += 1
-        result.changes.append(Change(observation_id, row.source_row.row, before, row.fields))
+        change = Change(observation_id, row.source_row.row, before, row.fields, row.indicator_id, row.source_id,
+                        values[0], row.member_ids)  # fmt: skip
+        result.changes.append(change)
         plan.to_update.append((observation_id, row))
         plan.versions[observation_id] = obs[-1]
         if current_restatements != wanted_restatements:

@@ -57,6 +57,9 @@ class ObservationRow:
     # Internal column -> the file's own header ("value" -> "Active"), for error messages; one dict
     # shared by the rows of a file (or of a table column).
     columns: dict[str, str] | None = None
+    # Optional fields the file left empty (or the importer filled with a default, like a table's
+    # title): a re-upload keeps what is stored for them instead of counting a change.
+    unset: frozenset[str] = frozenset()
 
 
 # The values of a ValidRow, in this order (the first three are part of the fact's key).

@@ -54,6 +54,6 @@ DROP TABLE stats_dataversion_pending;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("stats", "0010_preferred_by_database")]
+    dependencies = [("stats", "0010_preferred_by_database"), ("stats", "0011_import_preview")]
 
     operations = [migrations.RunSQL(FORWARD, REVERSE)]
