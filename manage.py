@@ -6,6 +6,12 @@ import sys
 
 
 def main() -> None:
+    if sys.argv[1:] == ["localdb", "status"]:
+        # Loading the settings starts the embedded database (local mode): report without them.
+        from ncmec.localdb import status
+
+        print(status())
+        return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ncmec.settings")
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line

@@ -84,7 +84,7 @@ def _fill(observations: int, state_id: int, status_id: int, log) -> None:
                     created_at, updated_at)
                 SELECT ind.id, yrs.source_id, yrs.y, 'annual', array_remove(ARRAY[st.id, cs.id], NULL), '{}',
                        v, to_char(v, 'FM999,999,999'), 'exact', 'benchmark row', 'Benchmark table', '', '', '',
-                       true, 1, now(), now()
+                       false, 1, now(), now()
                 FROM ind, yrs, st, cs,
                      LATERAL (SELECT (abs(hashint8(ind.id * 1000003 + yrs.y * 1009 + coalesce(st.id, 0) * 7
                                                      + coalesce(cs.id, 0))) %% 5000)::numeric AS v) val

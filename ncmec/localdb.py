@@ -269,6 +269,11 @@ def ensure_running(data_dir: Path = DEFAULT_DATA_DIR) -> LocalDatabase:
     return LocalDatabase(data_dir, socket_dir, started_here=True)
 
 
+def status(data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    """One line saying whether the embedded server runs; never starts it."""
+    return f"embedded PostgreSQL in {data_dir}: {'running' if is_running(data_dir.resolve()) else 'stopped'}"
+
+
 def stop(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
     """Stop the embedded server; False when it was not running."""
     data_dir = data_dir.resolve()

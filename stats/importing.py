@@ -18,7 +18,6 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,9 +73,20 @@ class TableFile:
         while header and header[-1] in (None, ""):
             header.pop()
         self.headers = header
-        self._first = self._read(lambda: next(self._records, None))
-        if self._first is None:
+        first = self._read(lambda: next(self._records, None))
+        if first is None:
             raise ImportFailed([RowError(None, None, "the file has a header but no rows")])
+        self._ahead = [first]  # rows read ahead (the first, and any head() looked at), not yet iterated
+
+    def head(self, count: int) -> list[list]:
+        """The first ``count`` rows, read ahead and still given by the iteration (to look for a header below
+        a title line)."""
+        while len(self._ahead) < count:
+            record = self._read(lambda: next(self._records, None))
+            if record is None:
+                break
+            self._ahead.append(record)
+        return self._ahead[:count]
 
     def _read(self, step):
         try:
@@ -88,15 +98,17 @@ class TableFile:
 
     def __iter__(self) -> Iterator[list]:
         limit = settings.IMPORT_MAX_ROWS
-        record, count = self._first, 0
-        while record is not None:
+        count = 0
+        while True:
+            record = self._ahead.pop(0) if self._ahead else self._read(lambda: next(self._records, None))
+            if record is None:
+                return
             count += 1
             if count > limit:
                 raise ImportFailed(
                     [RowError(None, None, f"the file has more than {limit:,} rows, the limit of one import; split it")]
                 )
             yield record
-            record = self._read(lambda: next(self._records, None))
 
 
 def read_dataset(data: bytes | Path, file_name: str) -> TableFile:
@@ -192,27 +204,38 @@ def _text(value) -> str:
 
 def long_rows(dataset: TableFile, lookup: CatalogLookup) -> Iterator[ObservationRow]:
     """One observation row per data row, as the file is read; the header names the columns (row numbers
-    count the header as 1)."""
-    headers = [_text(h) for h in dataset.headers]
+    count the header as 1).
+
+    Column names match whatever their case; errors name the file's own header.
+    """
+    own = [_text(h) for h in dataset.headers]
+    known = set(LONG_REQUIRED + LONG_OPTIONAL) | set(lookup.dimensions)
+    names = [h.lower() if h.lower() in known else h for h in own]
     errors = []
-    for required in LONG_REQUIRED:
-        if required not in headers:
-            errors.append(RowError(1, required, "missing column (required: " + ", ".join(LONG_REQUIRED) + ")"))
-    dimension_columns = [h for h in headers if h in lookup.dimensions]
-    unknown = [h for h in headers if h not in LONG_REQUIRED + LONG_OPTIONAL and h not in lookup.dimensions]
-    for column in unknown:
-        errors.append(
-            RowError(
-                1,
-                column,
-                "unknown column: not a field and not a dimension code "
-                f"(dimensions: {', '.join(sorted(lookup.dimensions))})",
+    missing = [required for required in LONG_REQUIRED if required not in names]
+    if missing:
+        line = _header_line(dataset, LONG_REQUIRED)
+        if line:
+            raise ImportFailed([RowError(1, None, _header_hint(line))])
+    for required in missing:
+        errors.append(RowError(1, required, "missing column (required: " + ", ".join(LONG_REQUIRED) + ")"))
+    dimension_columns = [h for h in names if h in lookup.dimensions]
+    for name, header in zip(names, own, strict=True):
+        if name not in known:
+            errors.append(
+                RowError(
+                    1,
+                    header,
+                    "unknown column: not a field and not a dimension code "
+                    f"(dimensions: {', '.join(sorted(lookup.dimensions))})",
+                )
             )
-        )
     if errors:
         raise ImportFailed(errors)
+    columns = {name: header for name, header in zip(names, own, strict=True) if name != header}
+    columns = columns or None  # shared by every row: errors name the file's own header
     for number, values in enumerate(dataset, start=2):
-        cell = {h: _text(v) for h, v in zip(headers, values, strict=False)}
+        cell = {h: _text(v) for h, v in zip(names, values, strict=False)}
         yield ObservationRow(
             indicator=cell["indicator"],
             source=cell["source"],
@@ -221,23 +244,32 @@ def long_rows(dataset: TableFile, lookup: CatalogLookup) -> Iterator[Observation
             members={d: cell[d] for d in dimension_columns if cell.get(d)},
             period=cell.get("period") or Period.ANNUAL,
             since=cell.get("since") or None,
-            as_of=_date(cell.get("as_of")),
+            as_of=cell.get("as_of") or None,
             qualifier=cell.get("qualifier") or Qualifier.EXACT,
             quote=cell.get("quote") or f"imported row {number}",
             flag=cell.get("flag", ""),
             note=cell.get("note", ""),
             row=number,
+            columns=columns,
             unset=_long_unset(tuple(name for name in LONG_KEPT_WHEN_EMPTY if not cell.get(name))),
         )
 
 
-def _date(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return None
+def _header_line(dataset: TableFile, wanted, looked_at: int = 10) -> int | None:
+    """The line (1 = the first) of the first of the first rows that holds all ``wanted`` names, if any."""
+    for number, values in enumerate(dataset.head(looked_at), start=2):
+        cells = {_text(v).lower() for v in values}
+        if all(name.lower() in cells for name in wanted):
+            return number
+    return None
+
+
+def _header_hint(line: int) -> str:
+    above = line - 1
+    return (
+        f"the header is on line {line}, not on the first line: delete the {above} line{'s' if above > 1 else ''} "
+        "above it (a title?) and upload the file again"
+    )
 
 
 @dataclass
@@ -263,8 +295,18 @@ def table_rows(dataset: TableFile, options: TableOptions) -> list[ObservationRow
         or f"{options.indicator} {options.year} by {options.rows}"
         + (f" and {options.columns}" if options.columns else ""),
     )
+    empty = [number for number, h in enumerate(headers[1:], start=2) if not h]
+    if empty or len(headers) < 2:  # a title line's empty cells are dropped: it reads as a one-cell header
+        line = _table_header_line(dataset)
+        if line:
+            raise ImportFailed([RowError(1, None, _header_hint(line))])
+        raise ImportFailed(
+            [RowError(1, None, f"column {n} has no header (the member or Total it counts)") for n in empty]
+        )
     body = [[_text(v) for v in values] for values in dataset]
-    rows, errors = table_observation_rows(spec=spec, header=headers[1:], body=body, first_row=2)
+    rows, errors = table_observation_rows(
+        spec=spec, header=headers[1:], body=body, first_row=2, row_header=headers[0] or options.rows
+    )
     if errors:
         raise ImportFailed(errors)
     # A table file carries figures only: its title (when not typed), flags and notes stay as stored.
@@ -272,3 +314,12 @@ def table_rows(dataset: TableFile, options: TableOptions) -> list[ObservationRow
     for row in rows:
         row.unset = unset | ({"flag"} if not row.flag else set())
     return rows
+
+
+def _table_header_line(dataset: TableFile, looked_at: int = 10) -> int | None:
+    """The first of the first rows that reads as a table header: every cell filled, not all numbers."""
+    for number, values in enumerate(dataset.head(looked_at), start=2):
+        cells = [_text(v) for v in values]
+        if all(cells) and not all(c.replace(",", "").replace(".", "").isdigit() for c in cells[1:]):
+            return number
+    return None

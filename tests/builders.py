@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from stats.models import Dimension, Indicator, Member, MemberAlias, Observation, Source, Topic, Unit
 from stats.printed import normalize_label
-from stats.services.observations import observations_refresh_preferred
 
 _counter = itertools.count(1)
 
@@ -53,5 +52,5 @@ class Builder:
             quote=fields.pop("quote", "a test figure"),
             **fields,
         )
-        observations_refresh_preferred(indicator_ids=[indicator.id])
+        obs.refresh_from_db(fields=["is_preferred", "member_ids", "dimension_ids", "member_order"])
         return obs

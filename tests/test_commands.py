@@ -3,6 +3,10 @@
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -93,3 +97,20 @@ def test_import_facts_names_the_bad_row_and_writes_nothing(tmp_path):
     with pytest.raises(CommandError, match=r'row 3, column "state": unknown member "Nevadda"'):
         call_command("import_facts", str(facts), stdout=io.StringIO())
     assert not Observation.objects.filter(year=2025).exists()
+
+
+def test_localdb_status_only_reports(tmp_path):
+    """`manage.py localdb status` never loads the settings, which would start the database it reports on."""
+    from ncmec import localdb
+
+    never_started = tmp_path / "pgdata"
+    assert localdb.status(never_started) == f"embedded PostgreSQL in {never_started}: stopped"
+    assert not never_started.exists()
+    root = Path(__file__).resolve().parent.parent
+    # Settings that cannot load: a command that loaded them would fail.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ncmec.no_such_settings"}
+    result = subprocess.run([sys.executable, "manage.py", "localdb", "status"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    running = "running" if localdb.is_running() else "stopped"
+    assert result.stdout.strip() == f"embedded PostgreSQL in {localdb.DEFAULT_DATA_DIR}: {running}"

@@ -14,11 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from stats.models import DataVersion, ImportRecord, Observation, Unit
-from stats.services.errors import ConflictError, ImportFailed
-from stats.services.observations import ObservationRow, observation_correct, observations_import
+from stats.services.errors import BusyError, ConflictError, ImportFailed
+from stats.services.observations import ImportResult, ObservationRow, observation_correct, observations_import
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +152,128 @@ def test_an_import_killed_mid_write_leaves_the_warehouse_exactly_as_before(build
             time.sleep(0.05)
     assert (Observation.objects.count(), DataVersion.stamp(), ImportRecord.objects.count()) == before
     assert not Observation.objects.filter(indicator__code__startswith="kill.").exists()
+
+
+class HeldImport:
+    """An import in its own thread that, once it has written, waits (holding its locks) until released."""
+
+    def __init__(self, rows, **options):
+        self.written = threading.Event()
+        self.release = threading.Event()
+        self.outcome = None
+
+        def hold(_count):
+            self.written.set()
+            assert self.release.wait(timeout=120), "the test never released the import"
+
+        def run():
+            try:
+                self.outcome = observations_import(rows=rows, progress=hold, **options)
+            except Exception as exc:
+                self.outcome = exc
+            finally:
+                connection.close()
+
+        self.thread = threading.Thread(target=run)
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.written.wait(timeout=120), "the import did not get to writing"
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.thread.join(timeout=120)
+
+
+def in_thread(job):
+    """Run ``job`` on its own connection; returns its result or exception (None if it did not end in time)."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(job())
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    return outcome[0] if outcome else None
+
+
+def test_a_correction_completes_while_an_import_is_being_written(catalog):
+    observations_import(rows=rows("Nevada"))
+    nevada = Observation.objects.get(indicator__code="conc.cases")
+    version = DataVersion.current()
+    with HeldImport(rows("Alaska", "Texas")) as held:
+        corrected = in_thread(
+            lambda: observation_correct(observation_id=nevada.id, value=Decimal("12"), reason="erratum")
+        )
+        assert isinstance(corrected, Observation), corrected
+        assert held.thread.is_alive()  # the import is still uncommitted: the correction did not wait for it
+        assert DataVersion.current() > version  # the correction's own bump is visible at once
+    assert isinstance(held.outcome, ImportResult), held.outcome
+    assert held.outcome.new == 2
+    assert Observation.objects.get(id=nevada.id).corrected_value == 12
+    assert DataVersion.current() >= version + 2  # the import bumped too, at its commit
+
+
+def test_a_correction_of_a_figure_an_import_is_rewriting_is_told_to_try_again(catalog):
+    observations_import(rows=rows("Nevada"))
+    nevada = Observation.objects.get(indicator__code="conc.cases")
+    with HeldImport(rows("Nevada", value="11"), reason="re-issued table") as held:
+        refused = in_thread(
+            lambda: observation_correct(observation_id=nevada.id, value=Decimal("12"), reason="erratum")
+        )
+        assert isinstance(refused, BusyError), refused
+        assert str(refused) == "an import is being written; try again in a moment"
+        assert held.thread.is_alive()  # told while the import still held the figure, not after it
+    assert isinstance(held.outcome, ImportResult), held.outcome
+    nevada.refresh_from_db()
+    assert (nevada.value, nevada.corrected_value, nevada.version) == (11, None, 2)
+    again = observation_correct(observation_id=nevada.id, value=Decimal("12"), reason="erratum")
+    assert again.corrected_value == 12
+
+
+def test_an_edit_holding_a_figure_an_import_needs_does_not_deadlock_and_is_not_overwritten(catalog):
+    """The edit has locked the figure; the import (which has written new rows) waits for it; the edit saves,
+    and the import, planned on the figure as it was, refuses instead of overwriting the correction."""
+    observations_import(rows=rows("Nevada"))
+    nevada = Observation.objects.get(indicator__code="conc.cases")
+    locked, import_waits = threading.Event(), threading.Event()
+
+    def edit():
+        with transaction.atomic():
+            Observation.objects.select_for_update().get(id=nevada.id)
+            locked.set()
+            assert import_waits.wait(timeout=60)
+            return observation_correct(observation_id=nevada.id, value=Decimal("12"), reason="erratum")
+
+    def import_both():
+        assert locked.wait(timeout=60)
+        return observations_import(rows=rows("Texas", "Nevada", value="11"), reason="re-issued table")
+
+    def watch():
+        with connection.cursor() as cursor:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # until the import waits for the edit's row lock
+                # The only lock wait here: the import, at the figure the edit holds.
+                cursor.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = "
+                               "'transactionid' AND query LIKE '%%stats_observation%%'")  # fmt: skip
+                if cursor.fetchone():
+                    import_waits.set()
+                    return True
+                time.sleep(0.01)
+        return False
+
+    outcomes = run_at_once(edit, import_both, watch)
+    assert outcomes[2] is True
+    assert isinstance(outcomes[0], Observation), outcomes[0]
+    assert isinstance(outcomes[1], ImportFailed), outcomes[1]
+    assert f"observation #{nevada.id} was changed by someone else while this import ran" in str(outcomes[1])
+    nevada.refresh_from_db()
+    assert (nevada.value, nevada.corrected_value) == (10, 12)
+    assert Observation.objects.filter(indicator__code="conc.cases").count() == 1  # the import wrote nothing

@@ -213,8 +213,8 @@ def test_the_preview_checks_the_totals(client, editor):
     ("content", "fields", "message"),
     [
         (STATES_2025.replace("Nevada", "Nevadda"), TABLE,
-         'row 3, column "state": unknown member "Nevadda" of dimension state (did you mean "Nevada"?)'),
-        (STATES_2025.replace("4,40,44", "4,forty,44"), TABLE, "row 3, column \"value\": 'forty' is not a number"),
+         'row 3, column "MISSING STATE": unknown member "Nevadda" of dimension state (did you mean "Nevada"?)'),
+        (STATES_2025.replace("4,40,44", "4,forty,44"), TABLE, "row 3, column \"RESOLVED\": 'forty' is not a number"),
         (STATES_2025.replace("4,40,44", "-4,40,44"), TABLE, "counts cannot be negative"),
         (STATES_2025.replace("4,40,44", "=1+3,40,44"), TABLE, "looks like a spreadsheet formula"),
         (STATES_2025.replace("AK,3,30,33", "AK,3,30"), TABLE, "row 2: 3 cells but the header has 4 columns"),
@@ -243,7 +243,7 @@ def test_a_row_that_conflicts_with_existing_data_needs_a_reason(client, editor):
     content = "indicator,source,year,state,case_status,value\nmissing.cases,impact-2021,2021,Texas,Active,254\n"
     response = upload(client, content, **fields)
     assert "conflicts with existing observation" in errors_of(response)[0]
-    assert "'253'" in errors_of(response)[0]
+    assert "value 253 → 254, value_text 253 → 254" in errors_of(response)[0]
     preview = upload(client, content, reason="NCMEC's erratum", **fields)
     assert preview.context["result"].changed == 1
 

@@ -272,3 +272,116 @@ def test_rows_copied_in_get_the_order_too(breakdowns, build):
     copied = Observation.objects.filter(indicator=ind, year=2022)
     assert all(o.member_order for o in copied)
     assert stored_order(ind) == display_order(Observation.objects.filter(indicator=ind))
+
+
+# is_preferred is kept by the database (migration 0010): exactly one preferred figure per fact.
+
+
+def preferred_by_rule(indicator) -> dict[tuple, int]:
+    """The rule of docs/data.md worked out in Python: fact key -> the observation plain queries return."""
+    best: dict[tuple, tuple] = {}
+    for o in Observation.objects.filter(indicator=indicator).select_related("source"):
+        s = o.source
+        rank = (0 if s.kind == "impact_report" and s.edition == o.year else 1 if s.kind == "impact_report" else 2,
+                -s.edition, s.id)  # fmt: skip
+        key = (o.year, o.period, o.since, tuple(o.member_ids))
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, o.id)
+    return {key: found[1] for key, found in best.items()}
+
+
+def stored_preferred(indicator) -> dict[tuple, int]:
+    found: dict[tuple, int] = {}
+    for o in Observation.objects.filter(indicator=indicator, is_preferred=True):
+        key = (o.year, o.period, o.since, tuple(o.member_ids))
+        assert key not in found, f"two preferred observations for {key}"
+        found[key] = o.id
+    return found
+
+
+def sql(statement: str, params=()) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+@pytest.fixture
+def three_printings(build):
+    """One fact printed by a fact sheet, last year's report and the year's own report (raw SQL inserts)."""
+    indicator = build.indicator()
+    sources = {
+        "sheet": build.source(edition=2025, kind="fact_sheet"),
+        "older": build.source(edition=2024),
+        "own": build.source(edition=2025),
+    }
+    for source in sources.values():
+        # Each writer claims its row is preferred: the database decides.
+        sql("""INSERT INTO stats_observation (indicator_id, source_id, year, period, member_ids, value, value_text,
+                 quote, is_preferred) VALUES (%s, %s, 2025, 'annual', '{}', 1, '1', 'q', true)""",
+            [indicator.id, source.id])  # fmt: skip
+    return indicator, sources
+
+
+def test_the_database_prefers_the_years_own_report_whatever_the_inserts_claim(three_printings):
+    indicator, sources = three_printings
+    assert stored_preferred(indicator) == preferred_by_rule(indicator)
+    assert Observation.objects.get(indicator=indicator, is_preferred=True).source == sources["own"]
+
+
+def test_changing_a_sources_kind_or_edition_moves_the_preference(three_printings):
+    indicator, sources = three_printings
+    sql("UPDATE stats_source SET kind = 'fact_sheet' WHERE id = %s", [sources["own"].id])
+    assert Observation.objects.get(indicator=indicator, is_preferred=True).source == sources["older"]
+    sql("UPDATE stats_source SET edition = 2023 WHERE id = %s", [sources["older"].id])
+    sql("UPDATE stats_source SET kind = 'impact_report', edition = 2026 WHERE id = %s", [sources["sheet"].id])
+    assert stored_preferred(indicator) == preferred_by_rule(indicator)
+    assert Observation.objects.get(indicator=indicator, is_preferred=True).source == sources["sheet"]
+
+
+def test_deleting_the_preferred_figure_promotes_the_next(three_printings):
+    indicator, sources = three_printings
+    sql("DELETE FROM stats_observation WHERE indicator_id = %s AND source_id = %s", [indicator.id, sources["own"].id])
+    assert Observation.objects.get(indicator=indicator, is_preferred=True).source == sources["older"]
+    Observation.objects.filter(indicator=indicator, source=sources["older"]).delete()
+    assert Observation.objects.get(indicator=indicator, is_preferred=True).source == sources["sheet"]
+
+
+def test_moving_a_figure_to_another_fact_keeps_one_preferred_in_both(three_printings, build):
+    indicator, sources = three_printings
+    build.observation(indicator, sources["older"], 2024, "7")
+    # The year's report's figure moves onto 2024, where last year's report is preferred: both facts are recomputed.
+    sql("UPDATE stats_observation SET year = 2024 WHERE indicator_id = %s AND source_id = %s",
+        [indicator.id, sources["sheet"].id])  # fmt: skip
+    sql("UPDATE stats_observation SET year = 2024 WHERE indicator_id = %s AND source_id = %s AND year = 2025",
+        [indicator.id, sources["own"].id])  # fmt: skip
+    assert stored_preferred(indicator) == preferred_by_rule(indicator)
+    assert len(stored_preferred(indicator)) == 2
+
+
+def test_is_preferred_cannot_be_set_by_hand(three_printings):
+    indicator, sources = three_printings
+    own = Observation.objects.get(indicator=indicator, source=sources["own"])
+    sql("UPDATE stats_observation SET is_preferred = false WHERE id = %s", [own.id])
+    own.refresh_from_db()
+    assert own.is_preferred  # put back by the database
+    with pytest.raises(IntegrityError, match="observation_one_preferred_per_fact"), transaction.atomic():
+        sql("UPDATE stats_observation SET is_preferred = true WHERE indicator_id = %s", [indicator.id])
+    assert stored_preferred(indicator) == preferred_by_rule(indicator)
+
+
+def test_many_facts_in_one_statement_each_get_one_preferred(build):
+    indicator = build.indicator()
+    dim = build.dimension(members=[f"M{i}" for i in range(6)])
+    members = list(dim.members.order_by("order"))
+    sources = [build.source(edition=e, kind=k) for e, k in ((2020, "impact_report"), (2021, "impact_report"),
+                                                             (2021, "fact_sheet"))]  # fmt: skip
+    sql("""INSERT INTO stats_observation (indicator_id, source_id, year, period, member_ids, value, value_text, quote)
+           SELECT %s, s, y, 'annual', ARRAY[m], 1, '1', 'q'
+           FROM unnest(%s::bigint[]) s, generate_series(2019, 2021) y, unnest(%s::bigint[]) m""",
+        [indicator.id, [s.id for s in sources], [m.id for m in members]])  # fmt: skip
+    assert len(stored_preferred(indicator)) == 3 * 6
+    assert stored_preferred(indicator) == preferred_by_rule(indicator)
+    sql("DELETE FROM stats_observation WHERE indicator_id = %s AND source_id = %s", [indicator.id, sources[1].id])
+    assert stored_preferred(indicator) == preferred_by_rule(indicator)
+    assert len(stored_preferred(indicator)) == 3 * 6

@@ -1,10 +1,19 @@
 """Spot checks of the published data in the warehouse, figures read off the documents."""
 
+import io
+import shlex
+import shutil
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
+from django.apps import apps
+from django.core.management import CommandError, call_command
 
 from stats.models import Member, Observation
+from stats.services.observations import observation_update
+from stats.services.reports import FIXTURES_DIR
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +81,107 @@ def test_a_repeated_sentence_is_a_restatement_not_a_second_figure():
     assert files.value == Decimal("84991735")
     repeated = files.restatements.get()
     assert (repeated.value_text, repeated.flag) == ("65.4 million", "repeats_other_year")
+
+
+# Published data vs staff edits: load_reports never undoes a correction.
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def entrypoint_load_command() -> list[str]:
+    """The load_reports command line of docker-entrypoint.sh, as a container runs it at every start."""
+    for line in (ROOT / "docker-entrypoint.sh").read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if "manage.py" in words and "load_reports" in words:
+            return words[words.index("load_reports") :]
+    raise AssertionError("docker-entrypoint.sh does not load the published reports")
+
+
+def history(obs) -> list[tuple]:
+    return list(obs.events.order_by("pgh_id").values_list("pgh_label", "value", "corrected_value", "version",
+                                                          "pgh_context__metadata__reason"))  # fmt: skip
+
+
+def test_staff_corrections_survive_container_restarts_and_load_reports(client, editor):
+    texas = figure("missing.cases", 2021, state="TX", case_status="active")
+    california = figure("missing.cases", 2021, state="CA", case_status="active")
+    mutation = """mutation($id: ID!) {
+      correctObservation(id: $id, value: "254", reason: "NCMEC erratum", expectedVersion: 1) {
+        ... on Observation { version } ... on OperationInfo { messages { message } } } }"""
+    answer = client.post(
+        "/graphql", {"query": mutation, "variables": {"id": texas.id}}, content_type="application/json"
+    )
+    assert answer.json() == {"data": {"correctObservation": {"version": 2}}}
+    form = {"value_text": "389", "value": "389", "qualifier": california.qualifier, "quote": california.quote,
+            "flag": "", "note": "", "corrected_value": "", "correction_reason": "", "expected_version": 1,
+            "reason": "misread the scan", "restatements-TOTAL_FORMS": 0, "restatements-INITIAL_FORMS": 0}  # fmt: skip
+    assert client.post(f"/admin/stats/observation/{california.id}/change/", form).status_code == 302
+    texas.refresh_from_db()
+    california.refresh_from_db()
+    assert (texas.corrected_value, california.value_text, california.value) == (254, "389", 389)
+    before = [(texas.corrected_value, texas.version, history(texas)),
+              (california.value, california.value_text, california.version, history(california))]  # fmt: skip
+
+    command = entrypoint_load_command()
+    for _ in range(2):  # a container started twice
+        out = io.StringIO()
+        call_command(*command, stdout=out)
+    assert "--if-empty" in command
+    assert "not loaded" in out.getvalue()
+    out = io.StringIO()
+    call_command("load_reports", stdout=out)
+    assert "0 new, 0 changed" in out.getvalue()
+    assert "2 kept as staff changed them" in out.getvalue()
+    assert f"observation #{texas.id} " in out.getvalue()
+    assert "corrected_value stored 254, fixtures —" in out.getvalue()
+    assert f"observation #{california.id} " in out.getvalue()
+    assert "value_text stored 389, fixtures 388" in out.getvalue()
+    with pytest.raises(CommandError, match=r"2 figure\(s\) differ from fixtures/ and were left alone"):
+        call_command("load_reports", "--strict", stdout=io.StringIO())
+
+    texas.refresh_from_db()
+    california.refresh_from_db()
+    after = [(texas.corrected_value, texas.version, history(texas)),
+             (california.value, california.value_text, california.version, history(california))]  # fmt: skip
+    assert after == before
+
+
+def test_figures_no_longer_in_the_yaml_are_listed_and_removed_only_when_asked(tmp_path):
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES_DIR, fixtures)
+    document = fixtures / "sources" / "impact-2021.yaml"
+    data = yaml.safe_load(document.read_text())
+    dropped = data["figures"].pop(0)
+    document.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    stored = Observation.objects.get(indicator__code=dropped["indicator"], year=dropped["year"],
+                                     source__slug="impact-2021", value_text=str(dropped["text"]))  # fmt: skip
+
+    out = io.StringIO()
+    call_command("load_reports", "--directory", str(fixtures), stdout=out)
+    assert f"observation #{stored.id} ({dropped['indicator']} {dropped['year']}, impact-2021" in out.getvalue()
+    assert "is no longer in fixtures/" in out.getvalue()
+    assert Observation.objects.filter(id=stored.id).exists()
+    with pytest.raises(CommandError, match="left alone"):
+        call_command("load_reports", "--directory", str(fixtures), "--strict", stdout=io.StringIO())
+
+    call_command("load_reports", "--directory", str(fixtures), "--remove-missing", stdout=io.StringIO())
+    assert not Observation.objects.filter(id=stored.id).exists()
+    event = apps.get_model("stats", "ObservationEvent").objects.get(pgh_obj_id=stored.id, pgh_label="delete")
+    assert event.pgh_context.metadata["reason"] == "no longer in the published reports (fixtures/)"
+    call_command("load_reports", "--directory", str(fixtures), "--strict", stdout=io.StringIO())  # nothing left alone
+
+
+def test_a_figure_staff_changed_is_not_removed_with_the_yaml(tmp_path):
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES_DIR, fixtures)
+    document = fixtures / "sources" / "impact-2021.yaml"
+    data = yaml.safe_load(document.read_text())
+    dropped = data["figures"].pop(0)
+    document.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    stored = Observation.objects.get(indicator__code=dropped["indicator"], year=dropped["year"],
+                                     source__slug="impact-2021", value_text=str(dropped["text"]))  # fmt: skip
+    observation_update(observation_id=stored.id, changes={"note": "checked against the PDF"}, reason="review")
+    out = io.StringIO()
+    call_command("load_reports", "--directory", str(fixtures), "--remove-missing", stdout=out)
+    assert "0 removed" in out.getvalue()
+    assert Observation.objects.get(id=stored.id).note == "checked against the PDF"

@@ -19,7 +19,7 @@ from stats.history import field_changes, observation_history
 from stats.importing import FORMATS
 from stats.lookups import CatalogLookup
 from stats.models import Member, Observation, Restatement
-from stats.services.errors import ConflictError
+from stats.services.errors import BusyError, ConflictError
 from stats.services.observations import EDITABLE_FIELDS, observation_revert, observation_update
 
 
@@ -159,7 +159,7 @@ class ObservationAdmin(ObservationImportMixin, admin.ModelAdmin):
                 expected_version=form.cleaned_data["expected_version"],
                 channel="admin",
             )
-        except (ConflictError, ValidationError) as exc:
+        except (BusyError, ConflictError, ValidationError) as exc:
             request._stats_save_error = exc  # per request: admin instances are shared between threads
 
     def response_change(self, request, obj):
@@ -200,6 +200,8 @@ class ObservationAdmin(ObservationImportMixin, admin.ModelAdmin):
                 observation_revert(event_id=event_id, reason=reason, user=request.user)
             except ValidationError as exc:
                 self.message_user(request, "Not reverted: " + "; ".join(exc.messages), messages.ERROR)
+            except BusyError as exc:
+                self.message_user(request, f"Not reverted: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"Observation #{pk} reverted to its state of event #{event_id}.")
                 return redirect("admin:stats_observation_change", pk)

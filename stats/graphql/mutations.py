@@ -8,11 +8,11 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from strawberry.types import Info
 
 from stats.graphql.types import Flag, Observation
-from stats.services.errors import ConflictError
+from stats.services.errors import BusyError, ConflictError
 from stats.services.observations import observation_correct, observation_flag
 
 PERMISSION = "stats.change_observation"
@@ -23,6 +23,9 @@ class ProblemKind(Enum):
     PERMISSION = strawberry.enum_value("permission", description="The user may not do this.")
     VALIDATION = strawberry.enum_value("validation", description="An input value is not acceptable.")
     CONFLICT = strawberry.enum_value("conflict", description="Someone else changed the object meanwhile.")
+    BUSY = strawberry.enum_value(
+        "busy", description="Another write (an import, usually) holds the object: try again in a moment."
+    )
 
 
 @strawberry.type(description="One problem a mutation met.")
@@ -50,19 +53,27 @@ def _refused(message: str, kind: ProblemKind = ProblemKind.PERMISSION, field: st
     return OperationInfo(messages=[OperationMessage(kind=kind, message=message, field=field)])
 
 
-def _run(info: Info, action) -> Observation | OperationInfo:
+def _run(info: Info, observation_id: strawberry.ID, action) -> Observation | OperationInfo:
+    """Check the user and the id, then run ``action(user, id)``; problems come back as data."""
     user = info.context.request.user
     if not user.is_authenticated:
         return _refused("log in as a data editor to change data (anonymous requests are read-only)")
     if not user.has_perm(PERMISSION):
         return _refused(f"your account cannot change observations (needs the {PERMISSION} permission)")
+    text = str(observation_id).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        return _refused(f"{str(observation_id)[:40]!r} is not an observation id (a whole number)",
+                        kind=ProblemKind.VALIDATION, field="id")  # fmt: skip
     try:
-        return action(user)
+        return action(user, int(text))
     except ConflictError as exc:
         return _refused(str(exc), kind=ProblemKind.CONFLICT, field="expectedVersion")
+    except BusyError as exc:
+        return _refused(str(exc), kind=ProblemKind.BUSY)
     except ValidationError as exc:
         messages = []
         for field, errors in exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:
+            field = None if field == NON_FIELD_ERRORS else field
             messages += [OperationMessage(kind=ProblemKind.VALIDATION, message=m, field=field) for m in errors]
         return OperationInfo(messages=messages)
 
@@ -82,8 +93,9 @@ class Mutation:
     ) -> ObservationResult:
         return _run(
             info,
-            lambda user: observation_correct(
-                observation_id=int(id), value=value, reason=reason, user=user, expected_version=expected_version
+            id,
+            lambda user, observation_id: observation_correct(
+                observation_id=observation_id, value=value, reason=reason, user=user, expected_version=expected_version
             ),
         )
 
@@ -98,8 +110,9 @@ class Mutation:
     ) -> ObservationResult:
         return _run(
             info,
-            lambda user: observation_flag(
-                observation_id=int(id),
+            id,
+            lambda user, observation_id: observation_flag(
+                observation_id=observation_id,
                 flag=flag.value if flag else "",
                 note=note,
                 user=user,

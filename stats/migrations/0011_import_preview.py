@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stats', '0009_observation_member_order'),
+        ('stats', '0010_preferred_by_database'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

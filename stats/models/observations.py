@@ -192,10 +192,11 @@ class Observation(models.Model):
     )
     correction_reason = models.TextField(db_default="", blank=True, help_text="How the corrected value was derived.")
     is_preferred = models.BooleanField(
-        db_default=True,
-        default=True,
+        db_default=False,
+        default=False,
         editable=False,
-        help_text="True for the one observation per fact that plain queries return.",
+        help_text="True for the one observation per fact that plain queries return; kept by the database "
+        "(triggers on observations and sources, migration 0010), whatever writes.",
     )
     version = models.PositiveIntegerField(
         db_default=1,
@@ -229,6 +230,13 @@ class Observation(models.Model):
                 name="observation_correction_has_reason",
                 condition=Q(corrected_value__isnull=True) | ~Q(correction_reason=""),
                 violation_error_message="A corrected value needs a correction reason.",
+            ),
+            # Exactly one preferred figure per fact: the triggers of migration 0010 choose it.
+            models.UniqueConstraint(
+                fields=["indicator", "year", "period", "since", "member_ids"],
+                condition=Q(is_preferred=True),
+                name="observation_one_preferred_per_fact",
+                nulls_distinct=False,
             ),
             models.CheckConstraint(name="observation_period_valid", condition=Q(period__in=Period.values)),
             models.CheckConstraint(name="observation_qualifier_valid", condition=Q(qualifier__in=Qualifier.values)),
@@ -290,7 +298,14 @@ class Restatement(models.Model):
         return f"{self.value_text} — {self.quote[:60]}"
 
 
-DATA_VERSION_SQL = "SELECT value, changed_at FROM stats_dataversion WHERE id = 1"
+# A transaction whose bump waits for its commit (stats/services/locking.py) reads the version it
+# will commit (the counter after its bump, stamped with its own now()), so its own reads are not
+# answered from before its writes; everyone else reads the stored row.
+DATA_VERSION_SQL = (
+    "SELECT value + pending, CASE WHEN pending = 1 THEN now() ELSE changed_at END FROM stats_dataversion, "
+    "(SELECT (current_setting('stats.data_version_pending', true) IS NOT DISTINCT FROM 'on')::int AS pending) "
+    "AS mine WHERE id = 1"
+)
 
 
 class DataVersion(models.Model):

@@ -6,6 +6,15 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+# Control characters and unpaired surrogates a file may hold: shown escaped, never stored raw (PostgreSQL's
+# text and JSON refuse NUL; a terminal or page would hide them).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters and unpaired surrogates written as escapes (``\\x00``)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -21,7 +30,7 @@ class RowError:
             where.append(f"row {self.row}" if isinstance(self.row, int) else str(self.row))
         if self.column:
             where.append(f'column "{self.column}"')
-        return f"{', '.join(where)}: {self.message}" if where else self.message
+        return visible(f"{', '.join(where)}: {self.message}" if where else self.message)
 
 
 _SPECIFIC = re.compile(r"\"[^\"]*\"|'[^']*'|-?\d[\d,.]*")
@@ -71,3 +80,7 @@ class ImportFailed(Exception):
 
 class ConflictError(Exception):
     """Someone else changed the object since the caller read it."""
+
+
+class BusyError(Exception):
+    """The write waited too long for another one (an import, usually); trying again shortly works."""

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pghistory
 import yaml
 from django.conf import settings
 from django.db import transaction
 
-from stats.models import ImportRecord, Period
+from stats.models import ImportRecord, Observation, Period
 from stats.printed import ValueTextError, parse_number
 from stats.services.catalog import catalog_load, source_upsert
 from stats.services.errors import ImportFailed, RowError
+from stats.services.locking import data_version_at_commit
 from stats.services.observations import ImportResult, ObservationRow, observations_import
+from stats.services.observations.planning import last_change_channels, printed
 from stats.services.tables import CellNote, TableSpec, table_observation_rows
 
 FIXTURES_DIR = Path(settings.BASE_DIR) / "fixtures"
+FIXTURES_CHANNEL = "fixtures"  # the history channel of figures loaded from fixtures/
 FILE_KEYS = {"source", "tables", "figures", "not_figures"}
 SOURCE_KEYS = {
     "slug",
@@ -83,6 +86,31 @@ class ReportsLoadResult:
     catalog: dict[str, int] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     observations: ImportResult | None = None
+    missing: list[Observation] = field(default_factory=list)  # stored figures of these sources no longer in fixtures/
+    removed: list[Observation] = field(default_factory=list)  # of those, the ones deleted (``remove_missing``)
+
+    @property
+    def left_alone(self) -> list[str]:
+        """What differs from fixtures/ and was not applied, one line each (``load_reports --strict`` fails on it)."""
+        lines = []
+        for change in self.observations.kept if self.observations else []:
+            differs = [k for k in change.before if printed(change.before[k]) != printed(change.after[k])]
+            what = ", ".join(
+                f"{k} stored {printed(change.before[k])}, fixtures {printed(change.after[k])}" for k in differs
+            )
+            lines.append(
+                f"observation #{change.observation_id} ({change.row}) was changed by staff since it was loaded; "
+                f"kept as it is ({what or 'restatements'})"
+            )
+        removed = {obs.id for obs in self.removed}
+        for obs in self.missing:
+            if obs.id not in removed:
+                lines.append(
+                    f"observation #{obs.id} ({obs.indicator.code} {obs.year}, {obs.source.slug}, "
+                    f"{obs.value_text or '—'}) is no longer in fixtures/; kept (--remove-missing removes it"
+                    " unless staff changed it)"
+                )
+        return lines
 
 
 def _read_yaml(path: Path) -> Any:
@@ -106,16 +134,6 @@ def _decimal(text: Any, where: str, column: str, errors: list[RowError]) -> Deci
         return parse_number(str(text))
     except ValueTextError as exc:
         errors.append(RowError(where, column, str(exc)))
-        return None
-
-
-def _as_of(value: Any, where: str, errors: list[RowError]) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.append(RowError(where, "as_of", f"{value!r} is not a date (YYYY-MM-DD)"))
         return None
 
 
@@ -145,7 +163,7 @@ def source_rows(source_file: SourceFile) -> tuple[list[ObservationRow], list[Row
                 value=_decimal(fig.get("value"), where, "value", errors),
                 period=fig.get("period", Period.ANNUAL),
                 since=fig.get("since"),
-                as_of=_as_of(fig.get("as_of"), where, errors),
+                as_of=fig.get("as_of"),
                 quote=str(fig.get("quote", "")),
                 flag=fig.get("flag", "") or "",
                 note=fig.get("note", "") or "",
@@ -177,7 +195,7 @@ def source_rows(source_file: SourceFile) -> tuple[list[ObservationRow], list[Row
             members={str(k): str(v) for k, v in (table.get("members") or {}).items()},
             period=table.get("period", Period.ANNUAL),
             since=table.get("since"),
-            as_of=_as_of(table.get("as_of"), where, errors),
+            as_of=table.get("as_of"),
             flag=table.get("flag", "") or "",
             note=table.get("note", "") or "",
             cell_notes=cell_notes,
@@ -195,8 +213,28 @@ def source_rows(source_file: SourceFile) -> tuple[list[ObservationRow], list[Row
     return rows, errors
 
 
-def reports_load(*, directory: Path = FIXTURES_DIR, user=None, dry_run: bool = False) -> ReportsLoadResult:
-    """Load the catalog and every source document's figures, all or nothing; idempotent."""
+def _missing(result: ReportsLoadResult) -> list[Observation]:
+    """Stored figures of the loaded sources that fixtures/ no longer prints."""
+    loaded = {row.key for row in result.observations.valid_rows}
+    stored = (
+        Observation.objects.filter(source__slug__in=result.sources).select_related("indicator", "source").order_by("id")
+    )
+    return [
+        obs
+        for obs in stored
+        if (obs.indicator_id, obs.source_id, obs.year, obs.period, obs.since, tuple(obs.member_ids)) not in loaded
+    ]
+
+
+def reports_load(
+    *, directory: Path = FIXTURES_DIR, user=None, dry_run: bool = False, remove_missing: bool = False
+) -> ReportsLoadResult:
+    """Load the catalog and every source document's figures, all or nothing; idempotent.
+
+    Figures staff changed since they were loaded (their last change came through another channel
+    than the fixtures) are left as they are and listed; figures no longer in fixtures/ are listed,
+    and deleted only with ``remove_missing`` (never one staff changed).
+    """
     catalog, sources = reports_read(directory)
     result = ReportsLoadResult()
     all_rows: list[ObservationRow] = []
@@ -213,6 +251,7 @@ def reports_load(*, directory: Path = FIXTURES_DIR, user=None, dry_run: bool = F
     if errors:
         raise ImportFailed(errors)
     with transaction.atomic():
+        data_version_at_commit()  # a long transaction: never hold the version row's lock for all of it
         result.catalog = catalog_load(data=catalog)
         for source_file in sources:
             meta = source_file.data["source"]
@@ -225,15 +264,22 @@ def reports_load(*, directory: Path = FIXTURES_DIR, user=None, dry_run: bool = F
             rows=all_rows,
             user=user,
             reason="published reports (fixtures/) loaded",
-            channel="fixtures",
+            channel=FIXTURES_CHANNEL,
             shape=ImportRecord.Shape.REPORTS,
             file_name="fixtures/sources/*.yaml",
             checksum=digest.hexdigest(),
             dry_run=dry_run,
             merge_restatements=True,
             allow_changes=True,
+            keep_edits=True,
             confirm_years_outside_edition=True,  # reports print earlier years' figures; reviewed in fixtures/
         )
+        result.missing = _missing(result)
+        if remove_missing and result.missing:
+            channels = last_change_channels(obs.id for obs in result.missing)
+            result.removed = [obs for obs in result.missing if channels.get(obs.id) == FIXTURES_CHANNEL]
+            with pghistory.context(reason="no longer in the published reports (fixtures/)", channel=FIXTURES_CHANNEL):
+                Observation.objects.filter(id__in=[obs.id for obs in result.removed]).delete()
         if dry_run:
             transaction.set_rollback(True)
     return result

@@ -58,10 +58,13 @@ def table_observation_rows(
     body: list[list[str]],
     first_row: int = 2,
     location: str = "",
+    row_header: str | None = None,
 ) -> tuple[list[ObservationRow], list[RowError]]:
     """One observation row per cell of ``body`` (each row: label, then one cell per header column).
 
-    ``first_row`` is the row number of ``body[0]`` in the file, for error messages.
+    ``first_row`` is the row number of ``body[0]`` in the file, for error messages; with
+    ``row_header`` (a file's first header cell) errors name the file's own columns: a cell's
+    problems its column header ("Active"), a row label's problems that first column ("State").
     """
     errors: list[RowError] = []
     rows: list[ObservationRow] = []
@@ -75,6 +78,13 @@ def table_observation_rows(
         if spec.column_indicators is not None and normalize_label(label) not in column_indicators:
             errors.append(RowError(location or None, label, f"column {label!r} names no indicator of this table"))
     notes = {(normalize_label(r), normalize_label(c)): n for (r, c), n in spec.cell_notes.items()}
+    # One dict per column, shared by its cells: internal column -> the file's header.
+    names = {}
+    if row_header is not None:
+        for label in header:
+            names[label] = {"value": label, "corrected_value": label, spec.rows: row_header}
+            if spec.columns:
+                names[label][spec.columns] = label
     used_notes = set()
     for offset, cells in enumerate(body):
         number = first_row + offset
@@ -124,6 +134,7 @@ def table_observation_rows(
                     correction_reason=cell.correction_reason,
                     row=f"{where}, column {column_label!r}" if location else number,
                     from_table=True,
+                    columns=names.get(column_label),
                 )
             )
     for key in set(notes) - used_notes:

@@ -95,7 +95,9 @@ def test_flagging_a_figure_with_no_value_as_anything_but_missing_is_refused(db):
     north_dakota = Observation.objects.get(quote__startswith="North Dakota", year=2021, value__isnull=True)
     client = logged_in("change_observation")
     messages = post(client, FLAG, {"id": north_dakota.id}).json()["data"]["flagObservation"]["messages"]
-    assert messages == [{"kind": "VALIDATION", "message": "A value is required unless the flag is missing_value."}]
+    assert messages == [
+        {"kind": "VALIDATION", "message": "no figure: set flag missing_value when the document prints none"}
+    ]
 
 
 def test_invalid_input_comes_back_as_field_errors(obs):

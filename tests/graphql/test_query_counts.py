@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from stats.graphql.cache import responses
 from stats.models import Dimension, Indicator, Member, MemberAlias, Observation, Source, Topic
-from stats.services.observations import observations_refresh_preferred
+from stats.models.observations import DATA_VERSION_SQL
 from tests.builders import Builder
 
 QUERIES = {
@@ -71,8 +71,7 @@ def build_rows(prefix: str, count: int) -> None:
                         )
                     )  # fmt: skip
         year -= 1
-    Observation.objects.bulk_create(rows, batch_size=5000)
-    observations_refresh_preferred(indicator_ids=[indicator.id])
+    Observation.objects.bulk_create(rows, batch_size=5000)  # the database marks the preferred ones
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +116,7 @@ def test_a_repeated_read_costs_one_query(name, datasets, gql):
         again = gql.post(query)
     assert (first["X-Cache"], again["X-Cache"]) == ("miss", "hit")
     assert again.content == first.content
-    assert [q["sql"] for q in ctx.captured_queries] == ["SELECT value, changed_at FROM stats_dataversion WHERE id = 1"]
+    assert [q["sql"] for q in ctx.captured_queries] == [DATA_VERSION_SQL]
 
 
 # Nested lists under many parents: each shape's parents are the builds below (np.i<n>, np-s<n>, np_d's members).
@@ -159,8 +158,7 @@ def grow(first: int, parents: int, rows: int) -> None:
                         quote="np", member_ids=[member.id])
             for r in range(rows)
         ]  # fmt: skip
-    Observation.objects.bulk_create(observations)
-    observations_refresh_preferred(indicator_ids={o.indicator_id for o in observations})
+    Observation.objects.bulk_create(observations)  # the database marks the preferred ones
     with pghistory.context(user=1, reason="checked against the printed table"):
         Observation.objects.filter(id__in=[o.id for o in observations]).update(note="checked")
 
@@ -174,7 +172,6 @@ def add_rows(rows: int) -> None:
         for o in existing if o.year == 2000 for r in range(rows)
     ]  # fmt: skip
     Observation.objects.bulk_create(more)
-    observations_refresh_preferred(indicator_ids={o.indicator_id for o in more})
 
 
 def parents_in(data: dict, name: str) -> int:

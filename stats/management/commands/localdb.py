@@ -12,11 +12,8 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["status", "start", "stop", "url"])
 
     def handle(self, *args, action: str, **options):
-        if action == "status":
-            running = localdb.is_running()
-            self.stdout.write(
-                f"embedded PostgreSQL in {localdb.DEFAULT_DATA_DIR}: {'running' if running else 'stopped'}"
-            )
+        if action == "status":  # manage.py answers it without loading settings (which start the database)
+            self.stdout.write(localdb.status())
         elif action == "start":
             self.stdout.write(f"running: {localdb.ensure_running().url}")
         elif action == "url":

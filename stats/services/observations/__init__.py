@@ -3,7 +3,7 @@
 - ``rows``: what an import delivers (ObservationRow) and what validation makes of it (ValidRow);
 - ``validation``: the rules every row obeys;
 - ``planning``: new, changed, unchanged and conflicting facts against the stored data;
-- ``writing``: COPY for new facts, batched updates, the preferred-source rule;
+- ``writing``: COPY for new facts, batched updates (the database keeps the preferred-source rule);
 - ``importing``: the import service tying them together, all or nothing;
 - ``edits``: staff corrections, flags and reverts of one observation;
 - ``reverting``: undoing a whole import.
@@ -20,7 +20,6 @@ from stats.services.observations.importing import file_checksum, observations_im
 from stats.services.observations.planning import Change, ImportResult
 from stats.services.observations.reverting import ImportReverted, import_revert
 from stats.services.observations.rows import ObservationRow, ValidRow
-from stats.services.observations.writing import observations_refresh_preferred
 
 __all__ = [
     "EDITABLE_FIELDS",
@@ -36,5 +35,4 @@ __all__ = [
     "observation_revert",
     "observation_update",
     "observations_import",
-    "observations_refresh_preferred",
 ]

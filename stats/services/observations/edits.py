@@ -6,12 +6,15 @@ from decimal import Decimal
 from typing import Any
 
 import pghistory
-from django.db import transaction
 
-from stats.models import Flag, Observation
+from stats.lookups import CatalogLookup
+from stats.models import Observation
 from stats.models.observations import EDITABLE_FIELDS
-from stats.printed import ValueTextError, parse_value_text
-from stats.services.observations.validation import fits_unit, unit_rule
+from stats.services.locking import edit_transaction
+from stats.services.observations.rows import ObservationRow
+from stats.services.observations.validation import RowValidator
+
+NUMBERS = ("value", "corrected_value")  # the editable fields that may be None (texts are "" when empty)
 
 
 def user_id(user) -> int | None:
@@ -34,23 +37,24 @@ def observation_update(
 ) -> Observation:
     """Change one observation's printed figure, flag or correction, with an audited reason.
 
-    Refuses (ConflictError) when ``expected_version`` is given and someone saved in between,
-    so no edit silently overwrites another.
+    The changed observation is checked by the import's own validator (the same rules and messages
+    as an imported row) and stored as it normalizes it. Refuses (ConflictError) when
+    ``expected_version`` is given and someone saved in between, so no edit silently overwrites
+    another; BusyError when an import holds the figure for longer than an editor should wait.
     """
     from django.core.exceptions import ValidationError
 
     from stats.services.errors import ConflictError
 
-    if not reason or not reason.strip():
+    if not reason or not str(reason).strip():
         raise ValidationError({"reason": "A reason is required for every change to an observation."})
+    reason = str(reason).strip()
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({f: "This field cannot be changed here." for f in unknown})
-    with (
-        transaction.atomic(),
-        pghistory.context(user=user_id(user), reason=reason.strip(), channel=channel),
-    ):
-        obs = Observation.objects.select_for_update().select_related("indicator").filter(id=observation_id).first()
+    with edit_transaction(), pghistory.context(user=user_id(user), reason=reason, channel=channel):
+        obs = Observation.objects.select_for_update().select_related("indicator", "source").filter(id=observation_id)
+        obs = obs.first()
         if obs is None:
             raise ValidationError({"id": f"observation #{observation_id} does not exist"})
         if expected_version is not None and obs.version != expected_version:
@@ -58,31 +62,47 @@ def observation_update(
                 f"observation #{obs.id} was changed by someone else since you opened it "
                 f"(version {obs.version}, you saw {expected_version}); reload it and apply your change again"
             )
-        for name, value in changes.items():
-            setattr(obs, name, value)
-        if "value_text" in changes and "value" not in changes and obs.value_text:
-            try:
-                obs.value = parse_value_text(obs.value_text).value
-            except ValueTextError as exc:
-                raise ValidationError({"value_text": str(exc)}) from exc
-        errors = {}
-        for name in ("value", "corrected_value"):
-            v = getattr(obs, name)
-            if v is not None and not fits_unit(obs.indicator.unit, Decimal(v)):
-                errors[name] = f"{v} is out of range for {obs.indicator.code} ({unit_rule(obs.indicator.unit)})"
-        if obs.corrected_value is None and "corrected_value" in changes:
-            obs.correction_reason = changes.get("correction_reason", "")
-        elif obs.corrected_value is not None and not obs.correction_reason:
-            obs.correction_reason = reason.strip()
-        if obs.flag and obs.flag not in Flag.values:
-            errors["flag"] = f"unknown flag '{obs.flag}' (expected one of {', '.join(Flag.values)})"
-        if obs.value is None and obs.flag != Flag.MISSING_VALUE:
-            errors["value"] = "A value is required unless the flag is missing_value."
-        if errors:
-            raise ValidationError(errors)
+        fields = {name: getattr(obs, name) for name in EDITABLE_FIELDS} | changes
+        text_changed = "value_text" in changes and "value" not in changes
+        if text_changed:
+            fields["value"] = None  # read from the new text, as an import reads it
+        if fields["corrected_value"] is None and "corrected_value" in changes:
+            fields["correction_reason"] = changes.get("correction_reason", "")  # a removed correction
+        elif fields["corrected_value"] is not None and not str(fields["correction_reason"] or "").strip():
+            fields["correction_reason"] = reason
+        valid = _validated(obs, fields, text_changed)
+        for name in EDITABLE_FIELDS:
+            setattr(obs, name, valid[name])
         obs.version += 1
-        obs.save()
+        obs.save(update_fields=[*EDITABLE_FIELDS, "version", "updated_at"])
     return obs
+
+
+def _validated(obs: Observation, fields: dict[str, Any], text_changed: bool) -> dict[str, Any]:
+    """The edited observation as an imported row: the validator's values, or its errors by field."""
+    from django.core.exceptions import ValidationError
+
+    row = ObservationRow(
+        indicator=obs.indicator.code,
+        source=obs.source.slug,
+        year=obs.year,
+        period=obs.period,
+        since=obs.since,
+        as_of=obs.as_of,
+        table=obs.table,
+        row=f"observation #{obs.id}",
+        **{name: "" if fields[name] is None and name not in NUMBERS else fields[name] for name in EDITABLE_FIELDS},
+    )
+    valid, errors = RowValidator(CatalogLookup.cached()).validate(row)
+    if errors:
+        by_field: dict[str, list[str]] = {}
+        for error in errors:
+            field = error.column if error.column in EDITABLE_FIELDS else None
+            if field == "value" and text_changed:
+                field = "value_text"  # the value was read from the printed text the editor typed
+            by_field.setdefault(field or "__all__", []).append(error.message)
+        raise ValidationError(by_field)
+    return valid.fields
 
 
 def observation_correct(

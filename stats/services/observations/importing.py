@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pghistory
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from stats.lookups import CatalogLookup
 from stats.models import ImportRecord
 from stats.services.errors import ImportFailed, RowError
+from stats.services.locking import import_lock
 from stats.services.observations.checks import (
     flagged_as_sum_mismatch,
     sum_mismatch_errors,
@@ -28,10 +29,7 @@ from stats.services.observations.edits import database_message, user_id
 from stats.services.observations.planning import ImportPlan, ImportResult, merge_printings, plan_import
 from stats.services.observations.rows import ObservationRow, ValidRow
 from stats.services.observations.validation import RowValidator
-from stats.services.observations.writing import observations_refresh_preferred, write_plan
-
-# Serializes imports: two at once never interleave (pg_advisory_xact_lock key).
-IMPORT_LOCK_KEY = 7_240_001
+from stats.services.observations.writing import write_plan
 
 
 def observations_import(
@@ -47,6 +45,7 @@ def observations_import(
     dry_run: bool = False,
     merge_restatements: bool = False,
     allow_changes: bool | None = None,
+    keep_edits: bool = False,
     sum_mismatch_note: str = "",
     confirm_years_outside_edition: bool = False,
     progress=None,
@@ -59,6 +58,8 @@ def observations_import(
       (``allow_changes`` defaults to "a reason was given").
     - ``merge_restatements`` (published reports): several rows for one fact become one
       observation and its restatements; otherwise they are duplicate-row errors.
+    - ``keep_edits``: a stored figure last changed through another channel than this import's
+      (staff corrections, for the published reports) is left as it is and listed in ``kept``.
     - A printed total whose parts do not add up (and that no flag or correction explains) refuses
       the write, unless ``sum_mismatch_note`` says why it is stored as printed: its figures are then
       flagged as a sum mismatch with that note. So ``check_data`` passes after any import.
@@ -111,16 +112,18 @@ def observations_import(
         )
         return ImportFailed(all_errors, record)
 
+    keep_channel = channel if keep_edits else None
+
     def settled_plan() -> ImportPlan:
         """The plan, with mismatching totals flagged when a note allows it, and what is left to settle."""
-        plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run))
+        plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run), keep_channel)
         if plan.errors:
             return plan
         unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
         if unexplained and note:
             flagged, count_flagged = flagged_as_sum_mismatch(primaries, unexplained, row_of, note)
             result = ImportResult(rows=count, dry_run=dry_run, flagged=count_flagged)
-            plan = plan_import(flagged, restated, allow_changes, result)
+            plan = plan_import(flagged, restated, allow_changes, result, keep_channel)
             if plan.errors:
                 return plan
             unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
@@ -149,8 +152,7 @@ def observations_import(
         with transaction.atomic():
             # Imports are serialized: the plan (what is new, what changes) is made under the lock,
             # so two imports never interleave or decide on stale data.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+            import_lock()
             plan = settled_plan()
             if plan.errors:
                 raise ImportFailed(plan.errors)
@@ -166,7 +168,6 @@ def observations_import(
                 context = {"user": user_id(user), "reason": reason or "import", "channel": channel}
                 with pghistory.context(**context, import_record=result.record.id):
                     write_plan(plan, progress)
-                observations_refresh_preferred(indicator_ids={r.indicator_id for r in primaries})
     except ImportFailed as exc:
         raise failed(exc.errors) from None
     except (IntegrityError, psycopg.errors.IntegrityError) as exc:

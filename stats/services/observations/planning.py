@@ -62,6 +62,7 @@ class ImportResult:
     unchanged: int = 0
     restatements: int = 0
     changes: list[Change] = field(default_factory=list)
+    kept: list[Change] = field(default_factory=list)  # changes left out: staff changed the figure since
     new_rows: list[ValidRow] = field(default_factory=list)
     valid_rows: list[ValidRow] = field(default_factory=list)  # every row that will be an observation, as stored
     record: ImportRecord | None = None
@@ -122,7 +123,7 @@ def _restatement_values(rows: list[ValidRow]) -> list[dict]:
 
 
 def _stored(indicator_ids, source_ids, years, wanted=None) -> dict[tuple, tuple]:
-    """Stored observations of these indicators, sources and years: fact key -> (id, *COMPARED_FIELDS).
+    """Stored observations of these indicators, sources and years: fact key -> (id, *COMPARED_FIELDS, version).
 
     One values query, no model instances; with ``wanted`` only those fact keys.
     """
@@ -130,7 +131,9 @@ def _stored(indicator_ids, source_ids, years, wanted=None) -> dict[tuple, tuple]
         return {}
     qs = Observation.objects.filter(
         indicator_id__in=indicator_ids, source_id__in=source_ids, year__in=years
-    ).values_list("indicator_id", "source_id", "year", "period", "since", "member_ids", "id", *COMPARED_FIELDS)
+    ).values_list(
+        "indicator_id", "source_id", "year", "period", "since", "member_ids", "id", *COMPARED_FIELDS, "version"
+    )
     found = {}
     for r in qs.iterator(chunk_size=10_000):
         key = (r[0], r[1], r[2], r[3], r[4], tuple(r[5]))
@@ -140,7 +143,7 @@ def _stored(indicator_ids, source_ids, years, wanted=None) -> dict[tuple, tuple]
 
 
 def existing_facts(keys) -> dict[tuple, tuple]:
-    """The stored observations with these fact keys: key -> (id, *COMPARED_FIELDS)."""
+    """The stored observations with these fact keys: key -> (id, *COMPARED_FIELDS, version)."""
     wanted = keys if isinstance(keys, set | dict) else set(keys)
     return _stored({k[0] for k in wanted}, {k[1] for k in wanted}, {k[2] for k in wanted}, wanted)
 
@@ -179,8 +182,25 @@ class ImportPlan:
     to_create: list[ValidRow] = field(default_factory=list)
     new_restatements: dict[tuple, list[dict]] = field(default_factory=dict)  # fact key -> restatement values
     to_update: list[tuple[int, ValidRow]] = field(default_factory=list)  # (observation id, row)
+    versions: dict[int, int] = field(default_factory=dict)  # observation id -> the version the plan compared
     restatement_writes: dict = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
+
+
+def last_change_channels(observation_ids) -> dict[int, str | None]:
+    """Through which channel (fixtures, admin, graphql, cli...) each observation was last changed.
+
+    Read from its history (the pghistory context of its latest event); None where unknown.
+    """
+    from django.apps import apps
+
+    events = apps.get_model("stats", "ObservationEvent").objects
+    return dict(
+        events.filter(pgh_obj_id__in=list(observation_ids))
+        .order_by("pgh_obj_id", "-pgh_id")
+        .distinct("pgh_obj_id")
+        .values_list("pgh_obj_id", "pgh_context__metadata__channel")
+    )
 
 
 def _keeping_stored(row: ValidRow, stored: tuple) -> ValidRow:
@@ -192,8 +212,17 @@ def _keeping_stored(row: ValidRow, stored: tuple) -> ValidRow:
     return row.replaced(tuple(values))
 
 
-def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, result: ImportResult) -> ImportPlan:
+def plan_import(
+    primaries: list[ValidRow],
+    restated: dict,
+    allow_changes: bool,
+    result: ImportResult,
+    keep_channel: str | None = None,
+) -> ImportPlan:
     """What the import would do against the data as it is now: new, changed, unchanged, conflicts.
+
+    With ``keep_channel``, a stored figure last changed through another channel (a staff
+    correction) is not changed: it is listed in ``result.kept``.
 
     Optional fields a row leaves empty (``ObservationRow.unset``) keep their stored values, so
     re-uploading the same figures without retyping a table title or a note changes nothing.
@@ -222,7 +251,7 @@ def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, 
             if wanted_restatements:
                 plan.new_restatements[key] = wanted_restatements
             continue
-        observation_id, before_values = obs[0], obs[1:]
+        observation_id, before_values = obs[0], obs[1:-1]
         if row.unset:
             row = _keeping_stored(row, before_values)
         result.valid_rows.append(row)
@@ -240,9 +269,12 @@ def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, 
             continue
         before = dict(zip(COMPARED_FIELDS, before_values, strict=True))
         if not allow_changes:
-            shown = ", ".join(f"{k} {before[k]!r} → {row.fields[k]!r}" for k in differs) or "restatements"
+            after = row.fields
+            differences = (
+                ", ".join(f"{k} {printed(before[k])} → {printed(after[k])}" for k in differs) or "restatements"
+            )
             message = (
-                f"conflicts with existing observation #{observation_id} ({shown}); "
+                f"conflicts with existing observation #{observation_id} ({differences}); "
                 "give a reason to change existing data"
             )
             plan.errors.append(RowError(row.row, None, message))
@@ -252,6 +284,23 @@ def plan_import(primaries: list[ValidRow], restated: dict, allow_changes: bool, 
                         values[0], row.member_ids)  # fmt: skip
         result.changes.append(change)
         plan.to_update.append((observation_id, row))
+        plan.versions[observation_id] = obs[-1]
         if current_restatements != wanted_restatements:
             plan.restatement_writes[observation_id] = wanted_restatements
+    if keep_channel and plan.to_update:
+        _keep_others_changes(plan, keep_channel)
     return plan
+
+
+def _keep_others_changes(plan: ImportPlan, channel: str) -> None:
+    channels = last_change_channels(oid for oid, _ in plan.to_update)
+    kept = {oid for oid, _ in plan.to_update if channels.get(oid) != channel}
+    if not kept:
+        return
+    result = plan.result
+    result.kept = [c for c in result.changes if c.observation_id in kept]
+    result.changes = [c for c in result.changes if c.observation_id not in kept]
+    result.changed -= len(result.kept)
+    plan.to_update = [(oid, row) for oid, row in plan.to_update if oid not in kept]
+    for oid in kept:
+        plan.restatement_writes.pop(oid, None)

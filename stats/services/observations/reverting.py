@@ -15,9 +15,8 @@ from django.db import connection, transaction
 
 from stats.models import ImportRecord
 from stats.models.observations import EDITABLE_FIELDS
+from stats.services.locking import import_lock
 from stats.services.observations.edits import user_id
-from stats.services.observations.importing import IMPORT_LOCK_KEY
-from stats.services.observations.writing import observations_refresh_preferred
 
 # The history records written by one import (its context's metadata names the ImportRecord).
 IMPORT_EVENTS = """
@@ -42,8 +41,7 @@ def import_revert(import_record_id: int, reason: str, user=None, channel: str = 
     if not reason.strip():
         raise ValidationError({"reason": "say why the import is reverted"})
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+        import_lock()  # a revert writes like an import: serialized with them, the version bumped at commit
         record = ImportRecord.objects.select_for_update().filter(pk=import_record_id).first()
         if record is None:
             raise ValidationError({"import": f"import #{import_record_id} does not exist"})
@@ -99,10 +97,7 @@ def import_revert(import_record_id: int, reason: str, user=None, channel: str = 
                 "(SELECT observation_id FROM import_reverted WHERE label = 'insert')"
             )
             deleted = cursor.rowcount
-            cursor.execute("SELECT DISTINCT indicator_id FROM import_reverted")
-            indicator_ids = [r[0] for r in cursor.fetchall()]
             cursor.execute("DROP TABLE import_reverted")
-            observations_refresh_preferred(indicator_ids=indicator_ids)
         record.status = ImportRecord.Status.REVERTED
         record.save(update_fields=["status"])
     return ImportReverted(deleted=deleted, restored=restored)

@@ -38,14 +38,14 @@ class ObservationRow:
 
     indicator: str
     source: str
-    year: int
+    year: int | str  # as given; validation reads it (and since, as_of) and names what is wrong
     value_text: str
     members: dict[str, str] = field(default_factory=dict)  # dimension code -> member code/label/alias
     qualifier: str = Qualifier.EXACT
     value: Decimal | None = None  # only where value_text is not a number ("doubled")
     period: str = Period.ANNUAL
-    since: int | None = None
-    as_of: date | None = None
+    since: int | str | None = None
+    as_of: date | str | None = None
     quote: str = ""
     table: str = ""
     flag: str = ""
@@ -54,6 +54,9 @@ class ObservationRow:
     correction_reason: str = ""
     row: int | str | None = None  # where it came from, for error messages
     from_table: bool = False
+    # Internal column -> the file's own header ("value" -> "Active"), for error messages; one dict
+    # shared by the rows of a file (or of a table column).
+    columns: dict[str, str] | None = None
     # Optional fields the file left empty (or the importer filled with a default, like a table's
     # title): a re-upload keeps what is stored for them instead of counting a change.
     unset: frozenset[str] = frozenset()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from stats.lookups import CatalogLookup, LookupFailed
 from stats.models import Flag, Period, Qualifier, Unit
-from stats.printed import ValueTextError, collapse_whitespace, parse_value_text
+from stats.printed import ValueTextError, collapse_whitespace, format_decimal, parse_value_text
 from stats.services.errors import RowError
 from stats.services.observations.rows import ObservationRow, ValidRow
 
@@ -85,9 +86,7 @@ class RowValidator:
         value_text = collapse_whitespace(text)
         if value_text == text:
             value_text = text  # keep the row's own string, no copy
-        formula = value_text.startswith(("=", "@")) or (
-            value_text[:1] in "+-" and len(value_text) > 1 and not value_text[1].isdigit()
-        )
+        formula = looks_like_formula(value_text)
         parsed = error = None
         if value_text and not formula:
             try:
@@ -113,9 +112,10 @@ class RowValidator:
     def validate(self, row: ObservationRow) -> tuple[ValidRow | None, list[RowError]]:
         errors: list[RowError] = []
         where = row.row
+        names = row.columns  # internal column -> the file's own header, where the file has one
 
         def fail(column: str | None, message: str) -> None:
-            errors.append(RowError(where, column, message))
+            errors.append(RowError(where, names.get(column, column) if names else column, message))
 
         found = self._indicators.get(row.indicator) or self._indicator(row.indicator)
         indicator = found[0]
@@ -133,91 +133,176 @@ class RowValidator:
             member_ids = ()
         year = row.year
         if year.__class__ is not int:
-            try:
-                year = int(year)
-            except (TypeError, ValueError):
-                fail("year", f"year {row.year!r} is not a whole number")
-                year = None
+            year = whole_number(year)
+            if year is None:
+                fail("year", f"year {shown_input(row.year)} is not a whole number")
         if year is not None and not 1984 <= year <= 2100:
             fail("year", f"year {year} is outside 1984–2100")
         period = row.period
-        if period not in _PERIODS:
-            fail("period", f"unknown period '{period}' (expected one of {_PERIOD_LIST})")
+        if not isinstance(period, str) or period not in _PERIODS:
+            fail("period", f"unknown period {shown_input(period)} (expected one of {_PERIOD_LIST})")
         since = row.since
         if since is not None:
-            if period != _CUMULATIVE:
+            if since.__class__ is not int:
+                since = whole_number(since)
+            if since is None:
+                fail("since", f"since {shown_input(row.since)} is not a whole number (the first year)")
+            elif period != _CUMULATIVE:
                 fail("since", "since is only for cumulative figures")
-            since = int(since)
-            if year is not None and since > year:
-                fail("since", f"since {row.since} is after the year {year}")
+            elif not 1984 <= since <= 2100:
+                fail("since", f"since {since} is outside 1984–2100")
+            elif year is not None and since > year:
+                fail("since", f"since {since} is after the year {year}")
+        as_of = row.as_of
+        if as_of is not None and as_of.__class__ is not date:
+            as_of = read_date(as_of)
+            if as_of is None:
+                fail("as_of", f"as_of {shown_input(row.as_of)} is not a date (YYYY-MM-DD)")
         qualifier = row.qualifier
-        if qualifier not in _QUALIFIERS:
-            fail("qualifier", f"unknown qualifier '{qualifier}' (expected one of {_QUALIFIER_LIST})")
+        if not isinstance(qualifier, str) or qualifier not in _QUALIFIERS:
+            fail("qualifier", f"unknown qualifier {shown_input(qualifier)} (expected one of {_QUALIFIER_LIST})")
         flag = row.flag
-        if flag and flag not in _FLAGS:
-            fail("flag", f"unknown flag '{flag}' (expected one of {_FLAG_LIST})")
+        if flag and (not isinstance(flag, str) or flag not in _FLAGS):
+            fail("flag", f"unknown flag {shown_input(flag)} (expected one of {_FLAG_LIST})")
 
         text = row.value_text or ""
+        if text.__class__ is not str:
+            text = str(text)
         value_text, formula, parsed, parse_error = self._figure(text)
-        value = row.value
+        value, corrected_value = row.value, row.corrected_value
+        unstorable = False
+        for column, number in (("value", value), ("corrected_value", corrected_value)):
+            if number is not None and (problem := storable_problem(number)):
+                fail(column, problem)
+                unstorable = True
+        if unstorable:
+            value = corrected_value = None
         if formula:
             fail("value", f"'{value_text}' looks like a spreadsheet formula, not a printed figure")
+        elif len(value_text) > VALUE_TEXT_MAX or "\x00" in value_text:
+            fail("value", f"the printed figure {free_text_problem(value_text, VALUE_TEXT_MAX)}")
         elif not value_text and value is None:
             if flag != _MISSING_VALUE:
-                fail("value", "no figure: leave it out, or set flag missing_value when the document prints none")
-        elif value is None:
-            if parse_error is not None:
+                fail("value", "no figure: set flag missing_value when the document prints none")
+        elif parse_error is not None:
+            if value is None:
                 fail("value", parse_error)
-            else:
+        elif parsed is not None:
+            if value is None:
                 value = parsed.value
-                if parsed.plus:
-                    if qualifier != _EXACT and qualifier != _PLUS:
-                        fail("qualifier", f"'{value_text}' ends in + but the qualifier is {qualifier}")
-                    qualifier = _PLUS
-                if parsed.less_than:
-                    qualifier = _LESS_THAN
-                if indicator is not None and (parsed.is_percent or parsed.is_one_in_n):
-                    unit = indicator.unit
-                    if parsed.is_percent and unit not in _PERCENT_UNITS and flag != _UNIT_MISMATCH:
-                        fail("value", f"'{value_text}' is a percentage but {indicator.code} is measured in {unit}")
-                    if parsed.is_one_in_n and unit != _ONE_IN_N_UNIT:
-                        fail(
-                            "value",
-                            f"'{value_text}' is a '1 in N' ratio but {indicator.code} is measured in {unit}",
-                        )
-        corrected_value = row.corrected_value
+            elif value != parsed.value:
+                fail("value", f"'{value_text}' reads as {format_decimal(parsed.value)}, not {format_decimal(value)}")
+            if parsed.plus:
+                if qualifier != _EXACT and qualifier != _PLUS:
+                    fail("qualifier", f"'{value_text}' ends in + but the qualifier is {qualifier}")
+                qualifier = _PLUS
+            if parsed.less_than:
+                qualifier = _LESS_THAN
+            if indicator is not None and (parsed.is_percent or parsed.is_one_in_n):
+                unit = indicator.unit
+                if parsed.is_percent and unit not in _PERCENT_UNITS and flag != _UNIT_MISMATCH:
+                    fail("value", f"'{value_text}' is a percentage but {indicator.code} is measured in {unit}")
+                if parsed.is_one_in_n and unit != _ONE_IN_N_UNIT:
+                    fail("value", f"'{value_text}' is a '1 in N' ratio but {indicator.code} is measured in {unit}")
+        if value is not None and value is not row.value and (problem := storable_problem(value)):
+            fail("value", problem)  # read from the text: "1.23456", "99,999,999,999,999 billion"
+            value = None
         if indicator is not None:
             unit = indicator.unit
-            if value is not None and not fits_unit(unit, value):
-                fail("value", f"{value} is out of range for {indicator.code} ({unit_rule(unit)})")
-            if corrected_value is not None and not fits_unit(unit, corrected_value):
-                fail("corrected_value", f"{corrected_value} is out of range for {indicator.code} ({unit_rule(unit)})")
-        if corrected_value is not None and not row.correction_reason.strip():
+            for column, number in (("value", value), ("corrected_value", corrected_value)):
+                if number is not None and not fits_unit(unit, number):
+                    fail(column, f"{format_decimal(number)} is out of range for {indicator.code} ({unit_rule(unit)})")
+        if corrected_value is not None and not str(row.correction_reason or "").strip():
             fail("correction_reason", "a corrected value needs a reason")
+        table, note, why = row.table, row.note, row.correction_reason
+        quote = self._text(row.quote)
+        table = self._text(table) if table else ""
+        note = str(note).strip() if note else ""
+        why = str(why).strip() if why else ""
+        for column, free_text, limit in (("quote", quote, None), ("table", table, TABLE_MAX), ("note", note, None),
+                                         ("correction_reason", why, None)):  # fmt: skip
+            if free_text and (problem := free_text_problem(free_text, limit)):
+                fail(column, problem)
         if errors:
             return None, errors
-        table, note, why = row.table, row.note, row.correction_reason
-        values = (
-            year,
-            period,
-            since,
-            row.as_of,
-            value,
-            value_text,
-            qualifier,
-            self._text(row.quote),
-            self._text(table) if table else collapse_whitespace(table),
-            flag or "",
-            note.strip() if note else "",
-            corrected_value,
-            why.strip() if why else "",
-        )
+        values = (year, period, since, as_of, value, value_text, qualifier, quote, table, flag or "", note,
+                  corrected_value, why)  # fmt: skip
         return ValidRow(row, indicator.id, source.id, member_ids, values), errors
 
 
-def _validate_row(row: ObservationRow, lookup: CatalogLookup) -> tuple[ValidRow | None, list[RowError]]:
-    """Validate one row (for many, reuse one ``RowValidator``: it remembers what it looked up)."""
-    return RowValidator(lookup).validate(row)
+# The stored columns' limits (stats.models.Observation).
+VALUE_TEXT_MAX = 100
+TABLE_MAX = 500
+INTEGER_DIGITS_MAX = 20  # DecimalField(max_digits=24, decimal_places=4)
+DECIMAL_PLACES_MAX = 4
+
+
+def looks_like_formula(text: str) -> bool:
+    """A spreadsheet would run it (CSV injection): =..., @..., or +/- not followed by a digit."""
+    return text.startswith(("=", "@")) or (text[:1] in "+-" and len(text) > 1 and not text[1].isdigit())
+
+
+def free_text_problem(text: str, limit: int | None = None) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character (a binary file?)"
+    if limit is not None and len(text) > limit:
+        return f"is {len(text)} characters long (at most {limit})"
+    if looks_like_formula(text):
+        return f"'{text[:40]}' looks like a spreadsheet formula; start it with a word"
+    return None
+
+
+def storable_problem(number) -> str | None:
+    """Why a number cannot be stored as it is (never rounded or cut silently), or None."""
+    if not isinstance(number, Decimal) or not number.is_finite():
+        return f"{str(number)[:40]} is not a number that can be stored"
+    if number and number.adjusted() + 1 > INTEGER_DIGITS_MAX:
+        return f"{str(number)[:40]} is too large (at most {INTEGER_DIGITS_MAX} digits before the point)"
+    if (
+        number.as_tuple().exponent < -DECIMAL_PLACES_MAX
+        and number.normalize().as_tuple().exponent < -DECIMAL_PLACES_MAX
+    ):
+        return f"{format_decimal(number)[:40]} has more than {DECIMAL_PLACES_MAX} decimal places"
+    return None
+
+
+def whole_number(value) -> int | None:
+    """A year as files give it: 2021, "2021", 2021.0 (a spreadsheet number); None for 2021.7, "abc", True."""
+    if value.__class__ is bool:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | Decimal):
+        try:
+            return int(value) if value == int(value) else None
+        except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity
+            return None
+    text = str(value).strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 6 else None
+
+
+def read_date(value) -> date | None:
+    """A date as files give it: a date, "2021-05-01", or a spreadsheet's "2021-05-01 00:00:00"; else None."""
+    if isinstance(value, datetime):
+        return value.date() if value.time() == time() else None
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if text.endswith((" 00:00:00", "T00:00:00")):
+        text = text[:10]
+    try:
+        found = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+    return found if found is not None and 1984 <= found.year <= 2100 else None
+
+
+def shown_input(value) -> str:
+    """An input value in a message, cut short: 'abc', 2021.7."""
+    text = str(value)
+    return repr(text[:40] + "…" if len(text) > 40 else text) if isinstance(value, str) else text[:40]
 
 
 def fits_unit(unit: str, v: Decimal) -> bool:
