@@ -12,14 +12,14 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connections
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
-from ncmec import csp
-from stats.graphql import cache
+from ncmec import csp, replicas
+from stats.graphql import cache, http_caching
 from stats.graphql.schema import schema
 from stats.models import DataVersion
 
@@ -46,6 +46,7 @@ def database_unavailable() -> JsonResponse:
         {"errors": [{"message": "The database is unavailable; try again in a few seconds."}]}, status=503
     )
     response["Retry-After"] = "5"
+    response["Cache-Control"] = "no-store"
     return response
 
 
@@ -75,12 +76,13 @@ class StatsGraphQLView(GraphQLView):
 
     def dispatch(self, request, *args, **kwargs):
         scope = getattr(request, "scope", {})  # ASGI: what stats.graphql.fastpath put there
+        anonymous = not http_caching.has_private_cookie(request.COOKIES)
+        alias = replicas.choose() if anonymous else replicas.PRIMARY
         try:
-            # The data version keys the caches; reading it also proves the database is there
-            # (a pooled connection may be dead after a database restart).
-            request.stats_data_version = scope.get("stats.data_version") or DataVersion.stamp()
+            # The data version keys the caches, read on the server the data will come from; reading
+            # it also proves that server is there (a pooled connection may be dead after a restart).
+            alias, request.stats_data_version = read_version(alias, scope)
         except DatabaseError:
-            connection.close()  # drop it: the next request connects afresh
             return database_unavailable()
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
@@ -89,22 +91,67 @@ class StatsGraphQLView(GraphQLView):
         else:
             request.user = AnonymousUser()
         key = cache.key(request, request.stats_data_version)
+        if key is None and alias != replicas.PRIMARY:  # not a read query: the primary answers it
+            try:
+                alias, request.stats_data_version = read_version(replicas.PRIMARY, scope)
+            except DatabaseError:
+                return database_unavailable()
+        etag = http_caching.etag(key, request.stats_data_version) if key and anonymous else None
+        if etag and request.method == "GET" and http_caching.matches(request, etag):
+            response = http_caching.not_modified()
+        else:
+            response = self._answer(request, alias, key, scope, *args, **kwargs)
+            key = request.stats_cache_key  # the primary's, when a failing replica gave way
+            reusable = getattr(request, "stats_reusable", False)
+            etag = http_caching.etag(key, request.stats_data_version) if etag and reusable else None
+        response["X-Data-Version"] = str(request.stats_data_version[0])
+        http_caching.set_headers(response, request, etag, private=not anonymous)
+        return response
+
+    def _answer(self, request, alias: str, key: str | None, scope: dict, *args, **kwargs) -> HttpResponse:
+        """The answer from the cache or from strawberry, on ``alias``; again on the primary if the replica failed."""
         # In front of Django, the fast path keeps anonymous answers whole (headers too): only say whether.
         verdict = scope.get("stats.response_cache")
+        request.stats_cache_key = key
         body = cache.responses.get(key) if key and verdict is None else None
         if body is not None:
             response = HttpResponse(body, content_type="application/json")
-        else:
+            response["X-Cache"] = "hit"
+            request.stats_reusable = True
+            return response
+        with replicas.reading_from(alias) as reading:
             response = super().dispatch(request, *args, **kwargs)
-            reusable = key and response.status_code == 200 and getattr(request, "stats_cacheable", False)
-            if reusable and verdict is not None:
-                verdict["cacheable"] = True
-            elif reusable:
-                cache.responses.put(key, response.content)
-        response["X-Data-Version"] = str(request.stats_data_version[0])
+        if reading.failed and alias != replicas.PRIMARY:  # the replica went away mid-request
+            replicas.mark_down(alias, reading.failed)
+            request.__dict__.pop("_stats_catalog", None)  # read there too
+            try:
+                _, request.stats_data_version = read_version(replicas.PRIMARY, scope)
+            except DatabaseError:
+                return database_unavailable()
+            return self._answer(request, replicas.PRIMARY, cache.key(request, request.stats_data_version), scope)
+        reusable = key and response.status_code == 200 and getattr(request, "stats_cacheable", False)
+        if reusable and verdict is not None:
+            verdict.update(cacheable=True, stamp=request.stats_data_version)
+        elif reusable:
+            cache.responses.put(key, response.content)
         if key:
-            response["X-Cache"] = "hit" if body is not None else "miss"
+            response["X-Cache"] = "miss"
+        request.stats_reusable = bool(reusable)
         return response
+
+
+def read_version(alias: str, scope: dict) -> tuple[str, tuple[int, str]]:
+    """(the server, its data version stamp): a replica that fails gives way to the primary."""
+    if alias == replicas.PRIMARY and scope.get("stats.data_version"):
+        return alias, scope["stats.data_version"]
+    try:
+        return alias, DataVersion.stamp(using=alias)
+    except DatabaseError as exc:
+        if alias != replicas.PRIMARY:
+            replicas.mark_down(alias, exc)
+            return read_version(replicas.PRIMARY, scope)
+        connections[alias].close()  # drop it: the next request connects afresh
+        raise
 
 
 graphql_view = csrf_exempt(StatsGraphQLView.as_view(schema=schema))
