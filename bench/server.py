@@ -22,13 +22,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(database_url: str, workers: int = 2, **env: str) -> Iterator[int]:
-    """Start `serve` against ``database_url`` (``env``: more settings), yield its port once it answers; stop it."""
+def running(
+    database_url: str, workers: int = 2, *, args: tuple[str, ...] = (), log: Path | None = None, **env: str
+) -> Iterator[int]:
+    """Start `serve` against ``database_url`` (``env``: more settings; ``args``: more options; ``log``: a file
+    for its output), yield its port once it answers; stop it."""
     port = free_port()
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115  (closed below)
     server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers), "--no-demo-admin"],
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers), "--no-demo-admin",
+         *args],
         cwd=ROOT, env={**os.environ, **env, "DATABASE_URL": database_url},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=output, stderr=output, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -44,3 +49,5 @@ def running(database_url: str, workers: int = 2, **env: str) -> Iterator[int]:
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=30)
+        if log:
+            output.close()
