@@ -8,9 +8,9 @@ Django, its middleware or a worker thread, and a matching ``If-None-Match`` gets
 to Django as usual, with the stamp in the scope; when the view says the answer is reusable (a
 query, no errors, no cookie set) the whole response is kept under the stamp the view used.
 
-The key is the request's URL (scheme, host, path, query string), method and body, the data version,
-and the values of the request headers the response's ``Vary`` names (learned from Django's first
-answer, as Django's cache middleware does). The pool is psycopg's, built from the same settings as
+The key is the request's URL (scheme, path, query string; the Host only has to pass Django's
+check), method and body, the data version, and the values of the request headers the response's
+``Vary`` names (learned from Django's first answer, as Django's cache middleware does). The pool is psycopg's, built from the same settings as
 Django's own connection (so ``sslmode`` and the rest apply); requests share it without a lock. With
 the database unreachable, anonymous requests get the view's 503 at once.
 """
@@ -27,6 +27,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 from django.http.cookie import parse_cookie
+from django.http.request import split_domain_port, validate_host
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from stats.graphql import cache, http_caching
@@ -37,8 +38,9 @@ logger = logging.getLogger(__name__)
 PATH = "/graphql"
 POOL_TIMEOUT_S = 0.5  # with the database down, the 503 goes out within a second
 RETRY_AFTER_FAILURE_S = 1.0  # after a failed read, requests get the 503 without trying again
-# The URL a request asks for, beyond its path and query string (scheme and host behind a proxy too).
-URL_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto")
+# The scheme behind a proxy (the Host is checked against ALLOWED_HOSTS instead: answers do not name it,
+# so every web replica, whatever address the proxy used, shares one entry).
+URL_HEADERS = (b"x-forwarded-proto",)
 
 
 def connection_kwargs() -> dict:
@@ -116,6 +118,12 @@ def request_headers(scope: dict) -> dict[bytes, bytes]:
     return {name: (b"; " if name == b"cookie" else b",").join(values) for name, values in joined.items()}
 
 
+def allowed_host(scope: dict) -> bool:
+    """Django's own Host check; a refused host goes to Django, which answers 400."""
+    domain, _ = split_domain_port(request_headers(scope).get(b"host", b"").decode("latin-1"))
+    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
 def has_session(scope: dict) -> bool:
     """A session or CSRF cookie, as Django parses the Cookie header: then Django answers."""
     cookie = request_headers(scope).get(b"cookie")
@@ -143,6 +151,7 @@ class CachedReads:
             or scope["method"] not in ("GET", "POST")
             or not settings.GRAPHQL_CACHE_MB
             or has_session(scope)
+            or not allowed_host(scope)
         ):
             return await self.app(scope, receive, send)
         messages, body = await read_body(receive)
@@ -216,13 +225,14 @@ def recording(send, fastpath: CachedReads, scope: dict, body: bytes, verdict: di
             start.update(message)
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
+            if not message.get("more_body", False) and reusable(start, verdict):
+                # Kept before the last bytes go out: the next request, to any process, finds it.
+                keep = fastpath.keep, scope, body, verdict, start.get("headers", []), b"".join(chunks)
+                if cache.responses.shared.configured:
+                    await asyncio.to_thread(*keep)
+                else:
+                    keep[0](*keep[1:])
         await send(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False) and reusable(start, verdict):
-            keep = fastpath.keep, scope, body, verdict, start.get("headers", []), b"".join(chunks)
-            if cache.responses.shared.configured:
-                await asyncio.to_thread(*keep)
-            else:
-                keep[0](*keep[1:])
 
     return record
 

@@ -138,7 +138,7 @@ def test_a_session_cookie_is_seen_as_django_parses_it(port):
 
 
 def test_a_get_has_an_etag_and_answers_304_to_it_until_the_data_changes(port, database_url):
-    path = "/graphql?query=" + quote("{ dataVersion indicators(topic: \"cybertipline\") { code } }")
+    path = "/graphql?query=" + quote('{ dataVersion indicators(topic: "cybertipline") { code } }')
     first, body = ask(port, "GET", path=path)
     tag = first.getheader("ETag")
     assert first.status == 200 and tag

@@ -50,7 +50,15 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, host: str, port: int, workers: int, no_demo_admin: bool, access_log: bool, no_migrate: bool, **options
+        self,
+        *args,
+        host: str,
+        port: int,
+        workers: int,
+        no_demo_admin: bool,
+        access_log: bool,
+        no_migrate: bool,
+        **options,
     ):
         if not port_is_free(host, port):
             raise CommandError(f"port {port} on {host} is already in use; choose another with --port")
