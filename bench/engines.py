@@ -98,9 +98,8 @@ class Replica:
         )  # fmt: skip
 
     def start(self) -> None:
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c hot_standby=on -c max_connections=200"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c hot_standby=on"
+        options += " -c max_connections=200"  # a standby needs at least the primary's
         subprocess.run(
             [localdb.pg_tool("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.root / "server.log"), "-w",
              "-t", "60", "-o", options, "start"],

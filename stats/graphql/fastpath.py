@@ -10,8 +10,9 @@ query, no errors, no cookie set) the whole response is kept under the stamp the 
 
 The key is the request's URL (scheme, path, query string; the Host only has to pass Django's
 check), method and body, the data version, and the values of the request headers the response's
-``Vary`` names (learned from Django's first answer, as Django's cache middleware does). The pool is psycopg's, built from the same settings as
-Django's own connection (so ``sslmode`` and the rest apply); requests share it without a lock. With
+``Vary`` names (learned from Django's first answer, as Django's cache middleware does). The pool
+is psycopg's, built from the same settings as Django's own connection (so ``sslmode`` and the rest
+apply); requests share it without a lock. With
 the database unreachable, anonymous requests get the view's 503 at once.
 """
 
