@@ -164,7 +164,17 @@ def main() -> None:
         help="also run the filtered query and table() on N observations (e.g. 10000000) in ncmec_bench_N",
     )  # fmt: skip
     parser.add_argument("--import-rows", type=int, help="rows of the import measurement (default 100,000)")
+    parser.add_argument(
+        "--topology", action="store_true",
+        help="only the scaled-out run: 1 then 2 serve processes, a streaming replica and redis-server, with outages",
+    )  # fmt: skip
+    parser.add_argument("--seconds", type=int, default=60, help="--topology: length of the two-process run")
+    parser.add_argument("--users", type=int, default=20, help="--topology: concurrent readers (plus one editor)")
     args = parser.parse_args()
+    if args.topology:
+        from bench import topology
+
+        return topology.main(args.seconds, args.users, single_seconds=max(10, args.seconds // 3))
     repeats = 10 if args.quick else 50
     import_rows = args.import_rows or (20_000 if args.quick else 100_000)
 

@@ -88,8 +88,7 @@ def _database(url: str = "", variable: str = "DATABASE_URL") -> dict:
         options["pool"] = {
             "min_size": 1,
             "max_size": pool_size,
-            # Short: with the database down a request answers 503 within a second, not after a long wait.
-            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "1")),
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "5")),
         }
     return config
 

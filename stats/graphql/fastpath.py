@@ -37,7 +37,8 @@ from stats.models.observations import DATA_VERSION_SQL
 logger = logging.getLogger(__name__)
 
 PATH = "/graphql"
-POOL_TIMEOUT_S = 0.5  # with the database down, the 503 goes out within a second
+POOL_TIMEOUT_S = 1.0  # with the database down, the 503 goes out within a second
+POOL_SIZE = 8  # each request holds a connection for one indexed read
 RETRY_AFTER_FAILURE_S = 1.0  # after a failed read, requests get the 503 without trying again
 # The scheme behind a proxy (the Host is checked against ALLOWED_HOSTS instead: answers do not name it,
 # so every web replica, whatever address the proxy used, shares one entry).
@@ -66,7 +67,7 @@ class DataVersionReader:
     async def _opened(self) -> AsyncConnectionPool:
         if self._pool is None:  # created in the server's event loop, on the first request
             self._pool = AsyncConnectionPool(
-                kwargs=connection_kwargs(), min_size=1, max_size=4, timeout=POOL_TIMEOUT_S,
+                kwargs=connection_kwargs(), min_size=1, max_size=POOL_SIZE, timeout=POOL_TIMEOUT_S,
                 configure=_configure, open=False, name="ncmec-response-cache",
             )  # fmt: skip
             await self._pool.open(wait=False)

@@ -9,6 +9,7 @@ apps and scripts POST plain JSON. This is not the blanket csrf_exempt of CVE-202
 from __future__ import annotations
 
 import secrets
+import time
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -76,6 +77,8 @@ class StatsGraphQLView(GraphQLView):
 
     def dispatch(self, request, *args, **kwargs):
         scope = getattr(request, "scope", {})  # ASGI: what stats.graphql.fastpath put there
+        if time.monotonic() - _primary_failed_at[0] < RETRY_AFTER_FAILURE_S:
+            return database_unavailable()  # failed just now: answer at once instead of waiting for the pool
         anonymous = not http_caching.has_private_cookie(request.COOKIES)
         alias = replicas.choose() if anonymous else replicas.PRIMARY
         try:
@@ -140,6 +143,10 @@ class StatsGraphQLView(GraphQLView):
         return response
 
 
+RETRY_AFTER_FAILURE_S = 1.0
+_primary_failed_at = [0.0]  # when reading the primary last failed, per process
+
+
 def read_version(alias: str, scope: dict) -> tuple[str, tuple[int, str]]:
     """(the server, its data version stamp): a replica that fails gives way to the primary."""
     if alias == replicas.PRIMARY and scope.get("stats.data_version"):
@@ -151,6 +158,7 @@ def read_version(alias: str, scope: dict) -> tuple[str, tuple[int, str]]:
             replicas.mark_down(alias, exc)
             return read_version(replicas.PRIMARY, scope)
         connections[alias].close()  # drop it: the next request connects afresh
+        _primary_failed_at[0] = time.monotonic()
         raise
 
 
