@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
 from ncmec import csp, replicas
-from stats.graphql import cache, http_caching
+from stats.graphql import cache, http_caching, persisted
 from stats.graphql.schema import schema
 from stats.models import DataVersion
 
@@ -93,6 +93,9 @@ class StatsGraphQLView(GraphQLView):
                 return rejected
         else:
             request.user = AnonymousUser()
+        unknown = persisted.resolve(request)
+        if unknown is not None:
+            return unknown
         key = cache.key(request, request.stats_data_version)
         if key is None and alias != replicas.PRIMARY:  # not a read query: the primary answers it
             try:
