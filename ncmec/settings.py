@@ -247,7 +247,7 @@ if REDIS_URL:
         "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout,
                     "retry": Retry(NoBackoff(), 0)},
     }  # fmt: skip
-# HTTP caching of anonymous GET answers by browsers and CDNs (stats/graphql/views.py).
+# HTTP caching of anonymous GET answers by browsers and CDNs (stats/graphql/http_caching.py).
 HTTP_CACHE_MAX_AGE = int(os.environ.get("HTTP_CACHE_MAX_AGE", "5"))
 HTTP_CACHE_STALE_WHILE_REVALIDATE = int(os.environ.get("HTTP_CACHE_STALE_WHILE_REVALIDATE", "30"))
 # Documents answered cleanly once run again without strawberry's per-field cost (stats/graphql/compiled.py).
