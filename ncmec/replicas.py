@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,21 @@ def reading_from(alias: str) -> Iterator[Reading]:
             yield reading
     finally:
         _reading_from.reset(token)
+
+
+@contextmanager
+def snapshot(alias: str) -> Iterator[bool]:
+    """One read-only REPEATABLE READ transaction on ``alias``: the data version and the data read in it
+    are of one moment (without it, a write between them puts newer figures under an older version).
+    Yields whether it opened one (not inside a transaction already, as in tests)."""
+    connection = connections[alias]
+    if connection.in_atomic_block:
+        yield False
+        return
+    with transaction.atomic(using=alias):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield True
 
 
 def current() -> str:

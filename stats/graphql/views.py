@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -125,10 +126,23 @@ class StatsGraphQLView(GraphQLView):
             response["X-Cache"] = "hit"
             request.stats_reusable = True
             return response
-        with replicas.reading_from(alias) as reading:
-            response = super().dispatch(request, *args, **kwargs)
-        if reading.failed and alias != replicas.PRIMARY:  # the replica went away mid-request
-            replicas.mark_down(alias, reading.failed)
+        failed: Exception | None = None
+        try:
+            with replicas.reading_from(alias) as reading, replicas.snapshot(alias) if key else nullcontext() as one:
+                if one:  # the version again, in the snapshot the answer is read from: its key
+                    stamp = DataVersion.stamp(using=alias)
+                    if stamp != request.stats_data_version:
+                        request.stats_data_version = stamp
+                        key = request.stats_cache_key = cache.key(request, stamp)
+                response = super().dispatch(request, *args, **kwargs)
+        except DatabaseError as exc:  # the snapshot's start or end: the server went away
+            failed = exc
+            if alias == replicas.PRIMARY:
+                connections[alias].close()
+                return database_unavailable()
+        failed = failed or reading.failed
+        if failed and alias != replicas.PRIMARY:  # the replica went away mid-request
+            replicas.mark_down(alias, failed)
             request.__dict__.pop("_stats_catalog", None)  # read there too
             try:
                 _, request.stats_data_version = read_version(replicas.PRIMARY, scope)
