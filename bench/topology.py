@@ -118,7 +118,7 @@ def run(seconds: int, users: int, single_seconds: int) -> dict:
             line.split(": ", 1)[-1][:160]
             for log in logs
             for line in log.read_text().splitlines()
-            if "WARNING" in line and ("replica" in line or "shared cache" in line)
+            if "WARNING ncmec.replicas" in line or "WARNING stats.graphql.cache" in line
         ][:10]
     return result
 
