@@ -3,7 +3,8 @@
 The router sends a read to a replica only inside :func:`reading_from`, which the GraphQL view opens
 for an anonymous read query after :func:`choose` picked a healthy replica; writes, staff sessions,
 the admin and commands never enter it and use the primary. The view reads the data version on the
-same server as the data, so a cached answer is never older than its key, however far a replica lags.
+same server as the data, in one :func:`snapshot` with it, so a cached answer is of exactly the
+version in its key, however far a replica lags.
 
 A replica is healthy when it answers, is streaming from the primary and its replay is within
 ``REPLICA_MAX_LAG_SECONDS``; the verdict is remembered for a second per process, and a replica
