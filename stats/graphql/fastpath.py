@@ -37,9 +37,11 @@ from stats.models.observations import DATA_VERSION_SQL
 logger = logging.getLogger(__name__)
 
 PATH = "/graphql"
-POOL_TIMEOUT_S = 1.0  # with the database down, the 503 goes out within a second
+POOL_TIMEOUT_S = 5.0  # all connections busy (a busy server, not a dead database): wait this long, then Django answers
 POOL_SIZE = 8  # each request holds a connection for one indexed read
+PROBE_TIMEOUT_S = 1  # once the database failed, one connection attempt this long says whether it is back
 RETRY_AFTER_FAILURE_S = 1.0  # after a failed read, requests get the 503 without trying again
+BUSY = (-1, "")  # the stamp when the pool had no free connection in time: Django reads it itself
 # The scheme behind a proxy (the Host is checked against ALLOWED_HOSTS instead: answers do not name it,
 # so every web replica, whatever address the proxy used, shares one entry).
 URL_HEADERS = (b"x-forwarded-proto",)
@@ -74,15 +76,26 @@ class DataVersionReader:
         return self._pool
 
     async def stamp(self) -> tuple[int, str] | None:
-        """(counter, timestamp) as ``DataVersion.stamp()`` reads it; None when the database cannot be read."""
+        """(counter, timestamp) as ``DataVersion.stamp()`` reads it; None when the database cannot be read,
+        ``BUSY`` when every pooled connection stayed in use."""
         if time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE_S:
             return None
         pool = await self._opened()
         try:
-            async with pool.connection() as connection:
-                cursor = await connection.execute(DATA_VERSION_SQL)
-                row = await cursor.fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
+            if self._failed_at and not pool.get_stats().get("pool_size"):
+                # Down a moment ago and not reconnected: one short attempt, not a wait on the pool.
+                connection = await psycopg.AsyncConnection.connect(
+                    **{**connection_kwargs(), "connect_timeout": PROBE_TIMEOUT_S}
+                )
+                async with connection:
+                    await _configure(connection)
+                    row = await (await connection.execute(DATA_VERSION_SQL)).fetchone()
+            else:
+                async with pool.connection() as connection:
+                    row = await (await connection.execute(DATA_VERSION_SQL)).fetchone()
+        except PoolTimeout:
+            return BUSY
+        except psycopg.Error as exc:
             if not self._failed_at:
                 logger.warning("response cache: cannot read the data version (%s); answering 503", exc)
             self._failed_at = time.monotonic()
@@ -162,6 +175,8 @@ class CachedReads:
         stamp = await self.reader.stamp()
         if stamp is None:
             return await send_unavailable(send)
+        if stamp is BUSY:
+            return await self.app(scope, replay(messages, receive), send)
         vary = self.vary.get(scope["method"])
         if vary is not None:
             hit = await lookup(request_key(scope, body, stamp, vary))
