@@ -1,8 +1,9 @@
 #!/bin/sh
-# Migrate, load the published data into an empty warehouse only (like serve: a restart never touches
-# staff corrections), then serve. DATABASE_URL, SECRET_KEY and ALLOWED_HOSTS come from the environment
-# (docker-compose.yml).
+# `docker run IMAGE serve ...` or `docker run IMAGE migrate`: any manage.py command. DATABASE_URL,
+# SECRET_KEY and ALLOWED_HOSTS come from the environment (docker-compose.yml). Web replicas run
+# `serve --no-migrate`; the one-off `migrate` service migrates and loads the data once.
 set -e
-uv run --no-sync manage.py migrate --noinput
-uv run --no-sync manage.py load_reports --if-empty
-exec uv run --no-sync manage.py serve --host 0.0.0.0 --port 8000 --no-demo-admin
+if [ "$1" = "sh" ]; then
+  exec "$@"
+fi
+exec uv run --no-sync manage.py "$@"

@@ -171,12 +171,22 @@ def main() -> None:
         "--peer", choices=["postgraphile"],
         help="only compare four reads with PostGraphile 5 (bench/peer.py) and write that section of the report",
     )  # fmt: skip
+    parser.add_argument(
+        "--topology", action="store_true",
+        help="only the scaled-out run: 1 then 2 serve processes, a streaming replica and redis-server, with outages",
+    )  # fmt: skip
+    parser.add_argument("--seconds", type=int, default=60, help="--topology: length of the two-process run")
+    parser.add_argument("--users", type=int, default=20, help="--topology: concurrent readers (plus one editor)")
     args = parser.parse_args()
     if args.peer:
         from bench import peer
 
         peer.main(args.observations, args.quick, args.output)
         return
+    if args.topology:
+        from bench import topology
+
+        return topology.main(args.seconds, args.users, single_seconds=max(10, args.seconds // 3))
     repeats = 10 if args.quick else 50
     import_rows = args.import_rows or (20_000 if args.quick else 100_000)
 

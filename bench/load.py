@@ -40,15 +40,25 @@ DASHBOARD = [
 SEEN = '{ observations(filter: {indicators: ["%s"], allSources: true}, limit: 10000) { items { id correctedValue } } }'
 
 
-def locust(port: int, users: int, seconds: int, queries: list[str], workdir: Path, corrects: list[int]) -> dict:
-    """One headless locust run (with an editor correcting ``corrects`` if any); its aggregated figures."""
+def locust(
+    port: int,
+    users: int,
+    seconds: int,
+    queries: list[str],
+    workdir: Path,
+    corrects: list[int],
+    extra: dict | None = None,
+) -> dict:
+    """One headless locust run (with an editor correcting ``corrects`` if any; ``extra``: more of the locustfile's
+    settings); its aggregated figures."""
     queries_file = workdir / "queries.json"
     queries_file.write_text(json.dumps(queries))
     env = {**os.environ, "LOAD_QUERIES": str(queries_file), "LOAD_CORRECTIONS": str(workdir / "corrections.txt")}
+    env.update(extra or {})
     editor = bool(corrects)
     if editor:
         env.update(LOAD_EDITOR=EDITOR, LOAD_PASSWORD=PASSWORD, LOAD_OBSERVATIONS=",".join(map(str, corrects)))
-    prefix = workdir / f"stats-{seconds}"
+    prefix = workdir / f"stats-{seconds}-{len(list(workdir.glob('stats-*_stats.csv')))}"
     subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
          "--users", str(users + editor), "--spawn-rate", str(users + editor), "--run-time", f"{seconds}s",
@@ -77,7 +87,7 @@ def invisible_corrections(port: int, workdir: Path) -> tuple[int, list[str]]:
     """Each observation's last applied correction against what GraphQL now answers."""
     log = workdir / "corrections.txt"
     applied = log.read_text().splitlines() if log.exists() else []
-    last = dict(line.split() for line in applied)
+    last = dict(line.split()[:2] for line in applied)
     body = json.dumps({"query": SEEN % INDICATOR}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, {"Content-Type": "application/json"})
     answered = {

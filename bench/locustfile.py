@@ -3,7 +3,10 @@
 Configured by environment variables (bench.load sets them):
 LOAD_QUERIES (a JSON file: a list of GraphQL documents), LOAD_EDITOR and LOAD_PASSWORD (the
 editor's login; no editor when unset), LOAD_OBSERVATIONS (ids the editor corrects, comma-separated)
-and LOAD_CORRECTIONS (a file where each applied correction is appended as "id value").
+and LOAD_CORRECTIONS (a file where each applied correction is appended as "id value version").
+For `bench --topology`: LOAD_HOSTS (base URLs the readers spread over; else --host), LOAD_CHECK
+(a file where readers append what the check query answered, "version id=value ...", to find stale
+reads afterwards) and LOAD_HITS (a file for the readers' X-Cache hit and miss counts).
 """
 
 from __future__ import annotations
@@ -12,11 +15,26 @@ import json
 import os
 import random
 import re
+from collections import Counter
 
-from locust import constant, task
+from locust import constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
 QUERIES = json.loads(open(os.environ["LOAD_QUERIES"]).read())  # noqa: SIM115
+HOSTS = [h for h in os.environ.get("LOAD_HOSTS", "").split(",") if h]
+CHECK = '{ dataVersion observations(filter: {indicators: ["missing.cases"], allSources: true}, limit: 10000) '
+CHECK += "{ items { id correctedValue } } }"
+WATCHED = {i for i in os.environ.get("LOAD_OBSERVATIONS", "").split(",") if i}
+CACHE = Counter()
+
+
+@events.test_stop.add_listener
+def _write_hits(**_) -> None:
+    if os.environ.get("LOAD_HITS"):
+        with open(os.environ["LOAD_HITS"], "w") as out:
+            json.dump(dict(CACHE), out)
+
+
 CORRECT = """mutation($id: ID!, $value: Decimal!) {
   correctObservation(id: $id, value: $value, reason: "load test") {
     ... on Observation { correctedValue }
@@ -25,10 +43,10 @@ CORRECT = """mutation($id: ID!, $value: Decimal!) {
 }"""
 
 
-def graphql(client, body: dict, name: str, headers: dict | None = None) -> dict | None:
+def graphql(client, body: dict, name: str, headers: dict | None = None, host: str = "") -> dict | None:
     """POST a GraphQL request; any HTTP error or GraphQL error counts as a failure."""
     with client.post(
-        "/graphql", json=body, headers={"Accept": "application/json", **(headers or {})}, name=name,
+        host + "/graphql", json=body, headers={"Accept": "application/json", **(headers or {})}, name=name,
         catch_response=True,
     ) as response:  # fmt: skip
         if response.status_code != 200:
@@ -39,6 +57,7 @@ def graphql(client, body: dict, name: str, headers: dict | None = None) -> dict 
             response.failure(f"GraphQL errors: {data['errors']}")
             return None
         response.success()
+        CACHE[response.headers.get("X-Cache") or "none"] += 1
         return data["data"]
 
 
@@ -50,8 +69,22 @@ class Reader(FastHttpUser):
 
     @task
     def read(self) -> None:
-        index = random.randrange(len(QUERIES))
-        graphql(self.client, {"query": QUERIES[index]}, name=f"read {index}")
+        host = random.choice(HOSTS) if HOSTS else ""
+        index = random.randrange(len(QUERIES) + bool(os.environ.get("LOAD_CHECK")))
+        if index == len(QUERIES):
+            self.check(host)
+        else:
+            graphql(self.client, {"query": QUERIES[index]}, name=f"read {index}", host=host)
+
+    def check(self, host: str) -> None:
+        """The corrected figures with the data version the answer claims, kept for the stale-read check."""
+        data = graphql(self.client, {"query": CHECK}, name="check", host=host)
+        if data:
+            seen = " ".join(
+                f"{i['id']}={i['correctedValue']}" for i in data["observations"]["items"] if i["id"] in WATCHED
+            )
+            with open(os.environ["LOAD_CHECK"], "a") as log:
+                log.write(f"{data['dataVersion']} {seen}\n")
 
 
 class Editor(FastHttpUser):
@@ -82,5 +115,9 @@ class Editor(FastHttpUser):
             headers={"X-CSRFToken": self.csrf},
         )
         if data and data["correctObservation"].get("correctedValue") == value:
+            # The only writer: the version now on the primary is the one this correction made.
+            version = graphql(
+                self.client, {"query": "{ dataVersion }"}, name="version", headers={"X-CSRFToken": self.csrf}
+            )
             with open(os.environ["LOAD_CORRECTIONS"], "a") as log:
-                log.write(f"{observation} {value}\n")
+                log.write(f"{observation} {value} {version['dataVersion'] if version else '?'}\n")

@@ -22,10 +22,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(database_url: str, workers: int = 2, log: Path | None = None, start_s: float = 180,
-            **env: str) -> Iterator[int]:  # fmt: skip
-    """Start `serve` against ``database_url`` (``env``: more settings), yield its port once it answers
-    (within ``start_s`` seconds: migrations and collectstatic first, on a busy machine); stop it.
+def running(database_url: str, workers: int = 2, *, args: tuple[str, ...] = (), log: Path | None = None,
+            start_s: float = 180, **env: str) -> Iterator[int]:  # fmt: skip
+    """Start `serve` against ``database_url`` (``env``: more settings; ``args``: more options), yield its port
+    once it answers (within ``start_s`` seconds: migrations and collectstatic first, on a busy machine); stop it.
 
     ``log``: a file that receives the server's output (logs included); by default it is dropped.
     The per-client time budget is off unless ``env`` sets it: the bench's clients share one address.
@@ -33,7 +33,8 @@ def running(database_url: str, workers: int = 2, log: Path | None = None, start_
     port = free_port()
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers), "--no-demo-admin"],
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers), "--no-demo-admin",
+         *args],
         cwd=ROOT, env={**os.environ, "GRAPHQL_RATE_BUDGET_MS": "0", **env, "DATABASE_URL": database_url},
         stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip

@@ -59,22 +59,22 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 
-def _database() -> dict:
-    if LOCAL_MODE:
+def _database(url: str = "", variable: str = "DATABASE_URL") -> dict:
+    if not url and LOCAL_MODE:
         from ncmec import localdb
 
         url = localdb.ensure_running().url
-    else:
+    elif not url:
         url = DATABASE_URL
     try:
         config = dj_database_url.parse(url)
     except (ValueError, KeyError) as exc:
         raise ImproperlyConfigured(
-            f"DATABASE_URL is not a valid database URL ({exc}); expected postgresql://USER:PASSWORD@HOST:PORT/NAME"
+            f"{variable} is not a valid database URL ({exc}); expected postgresql://USER:PASSWORD@HOST:PORT/NAME"
         ) from exc
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise ImproperlyConfigured(
-            f"DATABASE_URL must point at PostgreSQL (postgresql://...), got {url.split(':', 1)[0]}://"
+            f"{variable} must point at PostgreSQL (postgresql://...), got {url.split(':', 1)[0]}://"
         )
     options = config.setdefault("OPTIONS", {})
     if not config.get("HOST") and "host" in options:  # a Unix socket given as ?host=/path
@@ -94,6 +94,11 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# Read replicas (PostgreSQL streaming standbys) for anonymous reads; ncmec/replicas.py routes them.
+for _number, _url in enumerate(env_list("DATABASE_REPLICA_URLS", ""), start=1):
+    DATABASES[f"replica{_number}"] = {**_database(_url, "DATABASE_REPLICA_URLS"), "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["ncmec.replicas.ReadReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
 SECRET_KEY = _secret_key()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -173,6 +178,7 @@ if DEBUG:
 # HTTPS hardening: on for deployments, off in local mode where the server speaks plain HTTP.
 HTTPS = env_bool("HTTPS", not (LOCAL_MODE or DEBUG))
 SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP to the process
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000")) if HTTPS else 0
@@ -252,6 +258,26 @@ GRAPHQL_RATE_BUDGET_MS = int(os.environ.get("GRAPHQL_RATE_BUDGET_MS", "30000"))
 GRAPHQL_RATE_WINDOW_S = int(os.environ.get("GRAPHQL_RATE_WINDOW_S", "60"))
 # Whole responses of read queries, per process, keyed by data version (0 turns the cache off).
 GRAPHQL_CACHE_MB = int(os.environ.get("GRAPHQL_CACHE_MB", "64"))
+# The shared second level of that cache: Redis or Valkey, through Django's cache framework.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    _redis_timeout = float(os.environ.get("REDIS_TIMEOUT_SECONDS", "0.25"))
+    CACHES["responses"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "ncmec",
+        "TIMEOUT": 24 * 3600,  # keys carry the data version: old ones are never asked for again
+        # Slow or down: give up fast and answer from the database (stats/graphql/cache.py).
+        "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout,
+                    "retry": Retry(NoBackoff(), 0)},
+    }  # fmt: skip
+# HTTP caching of anonymous GET answers by browsers and CDNs (stats/graphql/http_caching.py).
+HTTP_CACHE_MAX_AGE = int(os.environ.get("HTTP_CACHE_MAX_AGE", "5"))
+HTTP_CACHE_STALE_WHILE_REVALIDATE = int(os.environ.get("HTTP_CACHE_STALE_WHILE_REVALIDATE", "30"))
 # Documents answered cleanly once run again without strawberry's per-field cost (stats/graphql/compiled.py).
 GRAPHQL_COMPILED = env_bool("GRAPHQL_COMPILED", True)
 

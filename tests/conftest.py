@@ -45,6 +45,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
             call_command("load_reports", verbosity=0)
 
 
+@pytest.fixture(scope="module")
+def database_url(django_db_setup, django_db_blocker) -> str:
+    """The test database's URL, for a real server (`serve`) started by a test."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    host = db["HOST"]
+    if host.startswith("/"):
+        return f"postgresql://{db['USER']}@:{db['PORT']}/{db['NAME']}?host={host}"
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
+
+
 @pytest.fixture
 def build(db) -> Builder:
     """Small builders for catalog rows and observations (see tests/builders.py)."""

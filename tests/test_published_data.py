@@ -88,13 +88,15 @@ def test_a_repeated_sentence_is_a_restatement_not_a_second_figure():
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def entrypoint_load_command() -> list[str]:
-    """The load_reports command line of docker-entrypoint.sh, as a container runs it at every start."""
-    for line in (ROOT / "docker-entrypoint.sh").read_text().splitlines():
-        words = shlex.split(line, comments=True)
+def deployment_load_command() -> list[str]:
+    """The load_reports command line of docker-compose.yml's one-off job, as every deployment (and
+    every `docker compose up`) runs it."""
+    job = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["migrate"]["command"]
+    for part in " ".join(job).split("&&"):
+        words = shlex.split(part)
         if "manage.py" in words and "load_reports" in words:
             return words[words.index("load_reports") :]
-    raise AssertionError("docker-entrypoint.sh does not load the published reports")
+    raise AssertionError("docker-compose.yml's migrate job does not load the published reports")
 
 
 def history(obs) -> list[tuple]:
@@ -122,8 +124,8 @@ def test_staff_corrections_survive_container_restarts_and_load_reports(client, e
     before = [(texas.corrected_value, texas.version, history(texas)),
               (california.value, california.value_text, california.version, history(california))]  # fmt: skip
 
-    command = entrypoint_load_command()
-    for _ in range(2):  # a container started twice
+    command = deployment_load_command()
+    for _ in range(2):  # the deployment started twice
         out = io.StringIO()
         call_command(*command, stdout=out)
     assert "--if-empty" in command

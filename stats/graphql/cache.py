@@ -5,22 +5,32 @@ version (``DataVersion.stamp()``). Every write bumps that version in its own tra
 database trigger, whatever the entry point), so an answer is reused only while the data it was
 built from is still the current data: no stale read, and no invalidation code to forget.
 
-One cache per server process, bounded in bytes (``GRAPHQL_CACHE_MB``), least recently used first
-out. Only successful answers (no errors) to query operations are kept; mutations never are.
+Two levels: a small one per server process, bounded in bytes (``GRAPHQL_CACHE_MB``), least
+recently used first out; and, with ``REDIS_URL`` set, Redis (or Valkey) through Django's cache
+framework, shared by every process and web replica, so an answer computed by one is a hit on all.
+Redis down or slow costs at most its short timeout once a second: answers then come from the
+database, and a log line says so. Only successful answers (no errors) to query operations are
+kept; mutations never are.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
+import time
 from collections import OrderedDict
 
 from django.conf import settings
+from django.core.cache import caches
 from django.http import HttpRequest
 from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType
 
 from stats.graphql import documents, limits
+
+logger = logging.getLogger(__name__)
+SHARED_RETRY_AFTER_S = 1.0  # after a Redis failure, the shared level is skipped this long
 
 Entry = bytes | tuple[list[tuple[bytes, bytes]], bytes]  # a body, or (headers, body) of a whole response
 
@@ -65,7 +75,89 @@ class ResponseCache:
             self._size = 0
 
 
-responses = ResponseCache(settings.GRAPHQL_CACHE_MB * 1024 * 1024)
+class SharedCache:
+    """The shared level: Django's cache ``responses`` (Redis); every failure is a miss, never an error."""
+
+    def __init__(self) -> None:
+        self._failed_at = 0.0
+        self._down = False
+
+    @property
+    def configured(self) -> bool:
+        return "responses" in settings.CACHES
+
+    def _usable(self) -> bool:
+        return self.configured and time.monotonic() - self._failed_at >= SHARED_RETRY_AFTER_S
+
+    def _failed(self, exc: Exception) -> None:
+        self._failed_at = time.monotonic()
+        if not self._down:
+            logger.warning("shared cache unavailable (%s); answering from the database", exc)
+        self._down = True
+
+    def _worked(self) -> None:
+        if self._down:
+            logger.info("shared cache reachable again")
+        self._down = False
+
+    def get(self, key: str) -> Entry | None:
+        if not self._usable():
+            return None
+        try:
+            entry = caches["responses"].get(key)
+        except Exception as exc:  # redis-py's errors, whatever the failure: the database answers instead
+            self._failed(exc)
+            return None
+        self._worked()
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        if not self._usable():
+            return
+        try:
+            caches["responses"].set(key, entry)
+        except Exception as exc:  # as in get
+            self._failed(exc)
+        else:
+            self._worked()
+
+    def ping(self) -> bool | None:
+        """True when reachable, False when not, None when no shared cache is configured."""
+        if not self.configured:
+            return None
+        try:
+            caches["responses"].get("ping")
+        except Exception:  # as in get
+            return False
+        return True
+
+
+class TwoLevelCache:
+    """The process's LRU in front of the shared cache: a shared hit is kept locally too."""
+
+    def __init__(self, local: ResponseCache, shared: SharedCache) -> None:
+        self.local, self.shared = local, shared
+
+    def get(self, key: str) -> Entry | None:
+        entry = self.local.get(key)
+        if entry is None:
+            entry = self.shared.get(key)
+            if entry is not None:
+                self.local.put(key, entry)
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        if size(entry) > self.local.max_bytes:
+            return
+        self.local.put(key, entry)
+        self.shared.put(key, entry)
+
+    def clear(self) -> None:
+        """Empty this process's level (the shared one outlives processes; its keys carry the version)."""
+        self.local.clear()
+
+
+responses = TwoLevelCache(ResponseCache(settings.GRAPHQL_CACHE_MB * 1024 * 1024), SharedCache())
 
 
 def is_query(document: str, operation_name: str | None) -> bool:

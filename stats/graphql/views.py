@@ -13,20 +13,21 @@ import hashlib
 import re
 import secrets
 import time
+from contextlib import nullcontext
 from functools import cache as memoize
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.staticfiles import finders
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connections
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.templatetags.static import static
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
-from ncmec import csp
-from stats.graphql import cache, limits, ratelimit
+from ncmec import csp, replicas
+from stats.graphql import cache, http_caching, limits, persisted, ratelimit
 from stats.graphql.schema import schema
 from stats.models import DataVersion
 
@@ -55,6 +56,7 @@ def database_unavailable() -> JsonResponse:
         {"errors": [{"message": "The database is unavailable; try again in a few seconds."}]}, status=503
     )
     response["Retry-After"] = "5"
+    response["Cache-Control"] = "no-store"
     return response
 
 
@@ -86,12 +88,15 @@ class StatsGraphQLView(GraphQLView):
         if refusal is not None:
             return refusal
         scope = getattr(request, "scope", {})  # ASGI: what stats.graphql.fastpath put there
+        if time.monotonic() - _primary_failed_at[0] < RETRY_AFTER_FAILURE_S:
+            return database_unavailable()  # failed just now: answer at once instead of waiting for the pool
+        anonymous = not http_caching.has_private_cookie(request.COOKIES)
+        alias = replicas.choose() if anonymous else replicas.PRIMARY
         try:
-            # The data version keys the caches; reading it also proves the database is there
-            # (a pooled connection may be dead after a database restart).
-            request.stats_data_version = scope.get("stats.data_version") or DataVersion.stamp()
+            # The data version keys the caches, read on the server the data will come from; reading
+            # it also proves that server is there (a pooled connection may be dead after a restart).
+            alias, request.stats_data_version = read_version(alias, scope)
         except DatabaseError:
-            connection.close()  # drop it: the next request connects afresh
             return database_unavailable()
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
@@ -99,26 +104,73 @@ class StatsGraphQLView(GraphQLView):
                 return rejected
         else:
             request.user = AnonymousUser()
+        unknown = persisted.resolve(request)
+        if unknown is not None:
+            return unknown
         key = cache.key(request, request.stats_data_version)
+        if key is None and alias != replicas.PRIMARY:  # not a read query: the primary answers it
+            try:
+                alias, request.stats_data_version = read_version(replicas.PRIMARY, scope)
+            except DatabaseError:
+                return database_unavailable()
+        etag = http_caching.etag(key, request.stats_data_version) if key and anonymous else None
+        if etag and request.method == "GET" and http_caching.matches(request, etag):
+            response = http_caching.not_modified()
+        else:
+            response = self._answer(request, alias, key, scope, *args, **kwargs)
+            key = request.stats_cache_key  # the primary's, when a failing replica gave way
+            reusable = getattr(request, "stats_reusable", False)
+            etag = http_caching.etag(key, request.stats_data_version) if etag and reusable else None
+        response["X-Data-Version"] = str(request.stats_data_version[0])
+        http_caching.set_headers(response, request, etag, private=not anonymous)
+        return response
+
+    def _answer(self, request, alias: str, key: str | None, scope: dict, *args, **kwargs) -> HttpResponse:
+        """The answer from the cache or from strawberry, on ``alias``; again on the primary if the replica failed."""
         # In front of Django, the fast path keeps anonymous answers whole (headers too): only say whether.
         verdict = scope.get("stats.response_cache")
+        request.stats_cache_key = key
         body = cache.responses.get(key) if key and verdict is None else None
         if body is not None:
             response = HttpResponse(body, content_type="application/json")
-        else:
-            if (limited := ratelimit.refusal(request)) is not None:
-                return limited
-            started = time.perf_counter()
-            response = super().dispatch(request, *args, **kwargs)
-            ratelimit.charge(request, time.perf_counter() - started)
-            reusable = key and response.status_code == 200 and getattr(request, "stats_cacheable", False)
-            if reusable and verdict is not None:
-                verdict["cacheable"] = True
-            elif reusable:
-                cache.responses.put(key, response.content)
-        response["X-Data-Version"] = str(request.stats_data_version[0])
+            response["X-Cache"] = "hit"
+            request.stats_reusable = True
+            return response
+        if (limited := ratelimit.refusal(request)) is not None:
+            return limited  # this address spent its budget of uncached answers
+        started = time.perf_counter()
+        failed: Exception | None = None
+        try:
+            with replicas.reading_from(alias) as reading, replicas.snapshot(alias) if key else nullcontext() as one:
+                if one:  # the version again, in the snapshot the answer is read from: its key
+                    stamp = DataVersion.stamp(using=alias)
+                    if stamp != request.stats_data_version:
+                        request.stats_data_version = stamp
+                        key = request.stats_cache_key = cache.key(request, stamp)
+                response = super().dispatch(request, *args, **kwargs)
+        except DatabaseError as exc:  # the snapshot's start or end: the server went away
+            failed = exc
+            if alias == replicas.PRIMARY:
+                connections[alias].close()
+                return database_unavailable()
+        ratelimit.charge(request, time.perf_counter() - started)
+        failed = failed or reading.failed
+        if failed and alias != replicas.PRIMARY:  # the replica went away mid-request
+            replicas.mark_down(alias, failed)
+            request.__dict__.pop("_stats_catalog", None)  # read there too
+            try:
+                _, request.stats_data_version = read_version(replicas.PRIMARY, scope)
+            except DatabaseError:
+                return database_unavailable()
+            return self._answer(request, replicas.PRIMARY, cache.key(request, request.stats_data_version), scope)
+        reusable = key and response.status_code == 200 and getattr(request, "stats_cacheable", False)
+        if reusable and verdict is not None:
+            verdict.update(cacheable=True, stamp=request.stats_data_version)
+        elif reusable:
+            cache.responses.put(key, response.content)
         if key:
-            response["X-Cache"] = "hit" if body is not None else "miss"
+            response["X-Cache"] = "miss"
+        request.stats_reusable = bool(reusable)
         return response
 
 
@@ -137,6 +189,25 @@ def vendored(attribute: str, path: str) -> str:
     with open(found, "rb") as file:
         digest = base64.b64encode(hashlib.sha384(file.read()).digest()).decode()
     return f' {attribute}="{static("vendor/" + path)}" integrity="sha384-{digest}"'
+
+
+RETRY_AFTER_FAILURE_S = 1.0
+_primary_failed_at = [0.0]  # when reading the primary last failed, per process
+
+
+def read_version(alias: str, scope: dict) -> tuple[str, tuple[int, str]]:
+    """(the server, its data version stamp): a replica that fails gives way to the primary."""
+    if alias == replicas.PRIMARY and scope.get("stats.data_version"):
+        return alias, scope["stats.data_version"]
+    try:
+        return alias, DataVersion.stamp(using=alias)
+    except DatabaseError as exc:
+        if alias != replicas.PRIMARY:
+            replicas.mark_down(alias, exc)
+            return read_version(replicas.PRIMARY, scope)
+        connections[alias].close()  # drop it: the next request connects afresh
+        _primary_failed_at[0] = time.monotonic()
+        raise
 
 
 graphql_view = csrf_exempt(StatsGraphQLView.as_view(schema=schema))

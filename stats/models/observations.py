@@ -329,14 +329,15 @@ class DataVersion(models.Model):
         return cls.objects.filter(id=1).values_list("value", flat=True).first() or 0
 
     @classmethod
-    def stamp(cls) -> tuple[int, str]:
+    def stamp(cls, using: str = "default") -> tuple[int, str]:
         """The counter and its timestamp, as caches key on them (one indexed read, no ORM).
 
         The timestamp matters: a write rolled back after its bump frees the number for the next.
+        ``using``: the database the answer's data will be read from (a replica's may be older).
         """
-        from django.db import connection
+        from django.db import connections
 
-        with connection.cursor() as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute(DATA_VERSION_SQL)
             row = cursor.fetchone()
         return (row[0], row[1].isoformat()) if row else (0, "")

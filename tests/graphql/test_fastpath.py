@@ -20,17 +20,6 @@ pytestmark = pytest.mark.django_db  # the test database must exist; the tests th
 
 
 @pytest.fixture(scope="module")
-def database_url(django_db_setup, django_db_blocker) -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    host = db["HOST"]
-    if host.startswith("/"):
-        return f"postgresql://{db['USER']}@:{db['PORT']}/{db['NAME']}?host={host}"
-    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
-
-
-@pytest.fixture(scope="module")
 def port(database_url):
     with server.running(database_url, workers=1, SECRET_KEY="fast-path-test-" * 4, HTTPS="0") as port:
         yield port
@@ -130,3 +119,45 @@ def test_a_disallowed_host_is_refused_even_after_a_hit(port):
     assert ask(port)[0].getheader("X-Cache") == "hit"
     refused, _ = ask(port, Host="evil.example.org")
     assert refused.status == 400
+
+
+def test_a_session_cookie_is_seen_as_django_parses_it(port):
+    ask(port)
+    assert ask(port)[0].getheader("X-Cache") == "hit"
+    # Django reads "sessionid =x" (a space before '=') and "theme=dark;sessionid=x" as a session: CSRF refuses.
+    for cookie in ("sessionid =not-a-session", "theme=dark;sessionid=x"):
+        refused, _ = ask(port, Cookie=cookie)
+        assert (refused.status, refused.getheader("X-Cache")) == (403, None), cookie
+    # A CSRF cookie alone (GraphiQL before logging in): anonymous, but answered by Django, privately.
+    private, _ = ask(port, Cookie="csrftoken=abc")
+    assert (private.status, private.getheader("X-Cache"), private.getheader("Cache-Control")) == (
+        200, "miss", "private, no-store",
+    )  # fmt: skip
+    other, _ = ask(port, Cookie="theme=dark")  # an unrelated cookie: anonymous, Vary: Cookie keys on it
+    assert (other.status, other.getheader("Cache-Control")) == (200, "no-cache")
+
+
+def test_a_get_has_an_etag_and_answers_304_to_it_until_the_data_changes(port, database_url):
+    path = "/graphql?query=" + quote('{ dataVersion indicators(topic: "cybertipline") { code } }')
+    first, _ = ask(port, "GET", path=path)
+    tag = first.getheader("ETag")
+    assert first.status == 200
+    assert tag.startswith('"' + first.getheader("X-Data-Version") + "-")
+    assert first.getheader("Cache-Control") == "public, max-age=5, stale-while-revalidate=30"
+    assert set(first.getheader("Vary").split(", ")) >= {"Accept", "Cookie"}
+    for _ in range(2):  # from Django, then from the fast path
+        again, empty = ask(port, "GET", path=path, **{"If-None-Match": tag})
+        assert (again.status, empty, again.getheader("ETag")) == (304, b"", tag)
+    assert ask(port, "GET", path=path, **{"If-None-Match": '"0-other"'})[0].status == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE stats_topic SET name = name WHERE code = 'cybertipline'")  # a write bumps the version
+    changed, _ = ask(port, "GET", path=path, **{"If-None-Match": tag})
+    assert changed.status == 200
+    assert changed.getheader("ETag") != tag
+
+
+def test_staff_and_cookie_answers_are_private(port):
+    response, _ = ask(port, "GET", path="/graphql?query=" + quote("{ dataVersion }"), Cookie="csrftoken=abc")
+    assert response.status == 200
+    assert response.getheader("Cache-Control") == "private, no-store"
+    assert response.getheader("ETag") is None

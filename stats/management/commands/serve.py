@@ -2,7 +2,9 @@
 
 Database up (settings start the embedded PostgreSQL in local mode), migrations applied, import
 previews left unconfirmed for a day deleted, the published reports loaded when the warehouse is
-empty, static files collected, then uvicorn.
+empty, static files collected, then uvicorn. With ``--no-migrate`` (web replicas in a deployment)
+it only serves: a one-off job runs ``migrate`` and ``load_reports`` once, and the image has its
+static files collected at build.
 """
 
 from __future__ import annotations
@@ -43,8 +45,23 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2, help="Server processes (default 2).")
         parser.add_argument("--no-demo-admin", action="store_true", help="Do not create the local demo admin account.")
         parser.add_argument("--access-log", action="store_true", help="Log every request (costs ~5 ms a request).")
+        parser.add_argument(
+            "--no-migrate",
+            action="store_true",
+            help="Serve only: no migrations, data loading or collectstatic (a one-off job does them once).",
+        )
 
-    def handle(self, *args, host: str, port: int, workers: int, no_demo_admin: bool, access_log: bool, **options):
+    def handle(
+        self,
+        *args,
+        host: str,
+        port: int,
+        workers: int,
+        no_demo_admin: bool,
+        access_log: bool,
+        no_migrate: bool,
+        **options,
+    ):
         if not port_is_free(host, port):
             raise CommandError(f"port {port} on {host} is already in use; choose another with --port")
         try:
@@ -52,14 +69,8 @@ class Command(BaseCommand):
         except OperationalError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
             raise CommandError(f"cannot connect to the database at {_database_label()}: {reason}") from exc
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("expire_import_previews", stdout=io.StringIO())
-        from stats.models import Observation
-
-        if not Observation.objects.exists():
-            self.stdout.write("The warehouse is empty: loading the published reports...")
-            call_command("load_reports", stdout=self.stdout)
-        call_command("collectstatic", interactive=False, verbosity=0)
+        if not no_migrate:
+            self._prepare()
         login = self._demo_admin() if settings.LOCAL_MODE and not no_demo_admin else None
         base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
         self.stdout.write(self.style.SUCCESS(f"\nNCMEC statistics warehouse on {base}"))
@@ -85,6 +96,18 @@ class Command(BaseCommand):
             lifespan="off",
             proxy_headers=bool(getattr(settings, "SECURE_PROXY_SSL_HEADER", None)),
         )
+
+    def _prepare(self) -> None:
+        """What one process does before serving: migrate, expire old previews, load the reports into an empty
+        warehouse, collectstatic."""
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("expire_import_previews", stdout=io.StringIO())
+        from stats.models import Observation
+
+        if not Observation.objects.exists():
+            self.stdout.write("The warehouse is empty: loading the published reports...")
+            call_command("load_reports", stdout=self.stdout)
+        call_command("collectstatic", interactive=False, verbosity=0)
 
     def _demo_admin(self) -> tuple[str, str] | None:
         """Create the local demo superuser once, with a generated password kept in .local/."""
