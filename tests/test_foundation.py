@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ncmec import localdb
 
@@ -115,23 +114,12 @@ def test_a_data_folder_of_another_major_version_is_named(tmp_path):
     assert "Move the folder aside" in message
 
 
-def test_compose_wires_the_web_service_to_a_healthy_database():
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    db, web = compose["services"]["db"], compose["services"]["web"]
-    assert db["image"].startswith("postgres:")
-    assert "pgdata:/var/lib/postgresql/data" in db["volumes"]
-    assert "pgdata" in compose["volumes"]
-    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
-    assert web["depends_on"]["db"]["condition"] == "service_healthy"
-    assert web["environment"]["DATABASE_URL"].startswith("postgresql://")
-    assert "@db:5432/" in web["environment"]["DATABASE_URL"]
-    assert web["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
-    assert "ALLOWED_HOSTS" in web["environment"]
-    assert web["ports"] == ["8000:8000"]
+def test_the_image_installs_from_the_lock_file_and_runs_as_its_own_user():
+    # The compose file's wiring: tests/test_scaleout.py::test_the_compose_file_is_wired_for_scale_out
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "uv sync --frozen" in dockerfile
     assert "\nUSER ncmec" in dockerfile
-    assert "migrate" in (ROOT / "docker-entrypoint.sh").read_text()
+    assert 'exec uv run --no-sync manage.py "$@"' in (ROOT / "docker-entrypoint.sh").read_text()
 
 
 def test_no_migration_is_missing():
