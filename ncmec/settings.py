@@ -248,6 +248,8 @@ GRAPHQL_MAX_DIRECTIVES = int(os.environ.get("GRAPHQL_MAX_DIRECTIVES", "5"))
 GRAPHQL_MAX_LIST_ITEMS = int(os.environ.get("GRAPHQL_MAX_LIST_ITEMS", "1000"))
 GRAPHQL_MAX_INPUT_DEPTH = int(os.environ.get("GRAPHQL_MAX_INPUT_DEPTH", "10"))
 GRAPHQL_MAX_PAGE_SIZE = int(os.environ.get("GRAPHQL_MAX_PAGE_SIZE", "10000"))
+# List items one request may ask for, estimated from its page sizes before it runs (stats.graphql.budget).
+GRAPHQL_MAX_ITEMS = int(os.environ.get("GRAPHQL_MAX_ITEMS", "50000"))
 # Parsed and validated documents and compiled plans, per process: each cache holds at most this
 # much (estimated), and documents longer than GRAPHQL_CACHED_DOCUMENT_CHARS are never kept.
 GRAPHQL_DOCUMENT_CACHE_MB = int(os.environ.get("GRAPHQL_DOCUMENT_CACHE_MB", "16"))

@@ -43,7 +43,7 @@ from graphql import (
     parse,
 )
 
-from stats.graphql import documents  # parse_document's cache; it calls back only at run time
+from stats.graphql import budget, documents  # parse_document's cache; it calls back only at run time
 
 QUOTED_CHARACTERS = 100  # of client input in any error message
 MAX_MESSAGE = 500
@@ -328,7 +328,11 @@ def check_request(request: HttpRequest) -> None:
         # Checked once, kept for the cache key and strawberry; a syntax error is not over a limit:
         # strawberry answers it with its location.
         with contextlib.suppress(GraphQLSyntaxError):
-            documents.parsed(document)
+            parsed = documents.parsed(document)
+            try:
+                budget.check(parsed, payload.get("variables"), payload.get("operationName"))
+            except budget.OverBudget as exc:
+                raise LimitExceeded(str(exc)) from None
 
 
 def request_refusal(request: HttpRequest) -> JsonResponse | None:
