@@ -18,7 +18,6 @@ import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from bench import server
@@ -78,15 +77,6 @@ def hidden(page: str, name: str) -> str:
     match = re.search(rf'name="{name}" value="([^"]*)"', page)
     assert match, f"no {name} field on the page"
     return match.group(1)
-
-
-@pytest.fixture
-def database_url() -> str:
-    db = connection.settings_dict
-    host = db["HOST"]
-    if host.startswith("/"):
-        return f"postgresql://{db['USER']}@:{db['PORT']}/{db['NAME']}?host={host}"
-    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.fixture

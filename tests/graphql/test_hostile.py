@@ -19,17 +19,6 @@ MAX_GROWTH_MB = 50
 ERROR_LINE = re.compile(r"\bERROR\b|Traceback")
 
 
-@pytest.fixture(scope="module")
-def database_url(django_db_setup, django_db_blocker) -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    host = db["HOST"]
-    if host.startswith("/"):
-        return f"postgresql://{db['USER']}@:{db['PORT']}/{db['NAME']}?host={host}"
-    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
-
-
 class Server:
     def __init__(self, port: int, log) -> None:
         self.port = port
