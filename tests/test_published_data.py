@@ -148,7 +148,8 @@ def test_staff_corrections_survive_container_restarts_and_load_reports(client, e
     assert after == before
 
 
-def test_figures_no_longer_in_the_yaml_are_listed_and_removed_only_when_asked(tmp_path):
+def fixtures_without_a_figure(tmp_path: Path) -> tuple[Path, dict, Observation]:
+    """A copy of fixtures/ whose impact-2021 document no longer has its first figure, that figure, and its row."""
     fixtures = tmp_path / "fixtures"
     shutil.copytree(FIXTURES_DIR, fixtures)
     document = fixtures / "sources" / "impact-2021.yaml"
@@ -157,6 +158,11 @@ def test_figures_no_longer_in_the_yaml_are_listed_and_removed_only_when_asked(tm
     document.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     stored = Observation.objects.get(indicator__code=dropped["indicator"], year=dropped["year"],
                                      source__slug="impact-2021", value_text=str(dropped["text"]))  # fmt: skip
+    return fixtures, dropped, stored
+
+
+def test_figures_no_longer_in_the_yaml_are_listed_and_removed_only_when_asked(tmp_path):
+    fixtures, dropped, stored = fixtures_without_a_figure(tmp_path)
 
     out = io.StringIO()
     call_command("load_reports", "--directory", str(fixtures), stdout=out)
@@ -174,14 +180,7 @@ def test_figures_no_longer_in_the_yaml_are_listed_and_removed_only_when_asked(tm
 
 
 def test_a_figure_staff_changed_is_not_removed_with_the_yaml(tmp_path):
-    fixtures = tmp_path / "fixtures"
-    shutil.copytree(FIXTURES_DIR, fixtures)
-    document = fixtures / "sources" / "impact-2021.yaml"
-    data = yaml.safe_load(document.read_text())
-    dropped = data["figures"].pop(0)
-    document.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    stored = Observation.objects.get(indicator__code=dropped["indicator"], year=dropped["year"],
-                                     source__slug="impact-2021", value_text=str(dropped["text"]))  # fmt: skip
+    fixtures, _, stored = fixtures_without_a_figure(tmp_path)
     observation_update(observation_id=stored.id, changes={"note": "checked against the PDF"}, reason="review")
     out = io.StringIO()
     call_command("load_reports", "--directory", str(fixtures), "--remove-missing", stdout=out)

@@ -14,7 +14,7 @@ import re
 
 from django.http import HttpRequest, JsonResponse
 
-from stats.graphql import cache
+from stats.graphql import cache, limits
 
 HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -67,4 +67,4 @@ def resolve(request: HttpRequest) -> JsonResponse | None:
         request.GET = query
     else:
         request._body = json.dumps({**found, "query": stored.decode()}).encode()
-    return None
+    return limits.request_refusal(request)  # the stored document, now in the request, within every limit

@@ -107,8 +107,6 @@ class StatsGraphQLView(GraphQLView):
         unknown = persisted.resolve(request)
         if unknown is not None:
             return unknown
-        if (refusal := limits.request_refusal(request)) is not None:  # a persisted document, now in the request
-            return refusal
         key = cache.key(request, request.stats_data_version)
         if key is None and alias != replicas.PRIMARY:  # not a read query: the primary answers it
             try:

@@ -73,3 +73,13 @@ def test_a_bad_persisted_query_is_refused_with_the_reason(db, client, query, dig
     response = persisted(client, query, digest)
     assert response.status_code == 400
     assert message in response.json()["errors"][0]["message"]
+
+
+def test_a_document_sent_by_hash_is_held_to_every_limit(db, client, settings):
+    big = "{ observations(limit: 300) { items { id } } }"
+    digest = hashlib.sha256(big.encode()).hexdigest()
+    assert persisted(client, big, digest).status_code == 200
+    settings.GRAPHQL_MAX_ITEMS = 100  # the stored document is now over the budget
+    by_hash = persisted(client, digest=digest)
+    assert by_hash.status_code == 400
+    assert "up to 300 list items; at most 100 are allowed" in by_hash.json()["errors"][0]["message"]
