@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from stats.models import Dimension, Indicator, Member, MemberAlias, Observation, Restatement, Source
+from stats.models import Dimension, Indicator, Member, MemberAlias, Observation, Restatement, Source, Topic
 from stats.printed import normalize_label
 
 
@@ -87,6 +87,16 @@ class CatalogLookup:
         except KeyError:
             raise LookupFailed(f"unknown source '{slug}'{did_you_mean(slug, self.sources)}") from None
 
+    def topic(self, code: str) -> Topic:
+        try:
+            return self.topics[code]
+        except KeyError:
+            raise LookupFailed(f"unknown topic '{code}'{did_you_mean(code, self.topics)}") from None
+
+    def indicators_of_topic(self, code: str) -> list[Indicator]:
+        topic = self.topic(code)
+        return [i for i in self.indicators.values() if i.topic_id == topic.id]
+
     def dimension(self, code: str) -> Dimension:
         try:
             return self.dimensions[code]
@@ -117,6 +127,11 @@ class CatalogLookup:
     @cached_property
     def _breakdowns(self) -> dict[tuple[int, ...], list[Member]]:
         return {}
+
+    @cached_property
+    def topics(self) -> dict[str, Topic]:
+        """Every topic by code, read on first use (only topic filters need it; most requests never do)."""
+        return {t.code: t for t in Topic.objects.all()}
 
     @cached_property
     def indicators_by_id(self) -> dict[int, Indicator]:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+from stats.display import printed_text
 from stats.lookups import CatalogLookup
-from stats.models import Observation, Qualifier
+from stats.models import Observation
 
 
 def printed(obs: Observation) -> str:
     """The figure as the document words it: "more than 21.7 million"."""
-    if obs.qualifier == Qualifier.PLUS:
-        return f"{obs.value_text}+"
-    if obs.qualifier == Qualifier.EXACT:
-        return obs.value_text
-    return f"{obs.get_qualifier_display()} {obs.value_text}"
+    return printed_text(obs.qualifier, obs.value_text)
 
 
 def citation(obs: Observation, lookup: CatalogLookup, permalink: str) -> str:

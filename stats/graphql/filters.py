@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from stats.graphql.types import Flag, Period, Qualifier
 from stats.lookups import CatalogLookup, LookupFailed
 from stats.models import Observation
+from stats.reads import Refused
 
 
 @strawberry.input(description="One member of one dimension, by code, label or any printed spelling.")
@@ -22,11 +23,11 @@ class MemberRef:
 @strawberry.input(description="Which observations to return. Conditions combine with AND.")
 class ObservationFilter:
     indicators: list[str] | None = strawberry.field(default=None, description="Indicator codes (any of).")
-    topic: str | None = strawberry.field(default=None, description="Topic code.")
+    topic: str | None = strawberry.field(default=None, description="Topic code, e.g. `cybertipline`.")
     year: int | None = strawberry.field(default=None, description="Exactly this year.")
     year_from: int | None = strawberry.field(default=None, description="This year or later.")
     year_to: int | None = strawberry.field(default=None, description="This year or earlier.")
-    period: Period | None = strawberry.field(default=None, description="annual, cumulative or point in time.")
+    period: Period | None = strawberry.field(default=None, description="Annual, cumulative or point in time.")
     members: list[MemberRef] | None = strawberry.field(
         default=None, description="Broken down by all these members (AND across dimensions)."
     )
@@ -40,7 +41,7 @@ class ObservationFilter:
     source: str | None = strawberry.field(default=None, description="Source slug.")
     qualifier: Qualifier | None = strawberry.field(default=None, description="Printed with this qualifier.")
     flag: Flag | None = strawberry.field(default=None, description="Carrying this data-quality flag.")
-    flagged: bool | None = strawberry.field(default=None, description="true: any flag; false: no flag.")
+    flagged: bool | None = strawberry.field(default=None, description="True: any flag; false: no flag.")
     all_sources: bool = strawberry.field(
         default=False, description="Every document's figure, not only the preferred source's (docs/data.md)."
     )
@@ -48,19 +49,22 @@ class ObservationFilter:
 
 @strawberry.enum(description="Sort order of observations.")
 class ObservationOrder(Enum):
-    YEAR = "year"
-    YEAR_DESC = "-year"
-    VALUE = "value"
-    VALUE_DESC = "-value"
-    INDICATOR = "indicator"
-    MEMBER_ORDER = "member_order"
+    YEAR = strawberry.enum_value("year", description="Oldest year first.")
+    YEAR_DESC = strawberry.enum_value("-year", description="Latest year first.")
+    VALUE = strawberry.enum_value("value", description="Smallest printed value first (unprinted last).")
+    VALUE_DESC = strawberry.enum_value("-value", description="Largest printed value first (unprinted first).")
+    INDICATOR = strawberry.enum_value("indicator", description="By indicator code.")
+    MEMBER_ORDER = strawberry.enum_value(
+        "member_order", description="By breakdown, in the display order of its members."
+    )
 
 
 def resolve(lookup_call):
-    """Run a catalog lookup; an unknown code becomes a GraphQL error naming it and close matches."""
+    """Run a catalog lookup or a read; an unknown code becomes a GraphQL error naming it and close
+    matches, a refused question one saying why."""
     try:
         return lookup_call()
-    except LookupFailed as exc:
+    except (LookupFailed, Refused) as exc:
         raise GraphQLError(str(exc)) from None
 
 
@@ -87,7 +91,7 @@ def filter_observations(qs: QuerySet, f: ObservationFilter | None, lookup: Catal
         ids = [resolve(lambda code=code: lookup.indicator(code)).id for code in f.indicators]
         qs = qs.for_indicator_ids(ids)
     if f.topic is not None:
-        qs = qs.for_topic(f.topic)
+        qs = qs.for_topic(resolve(lambda: lookup.topic(f.topic)).code)
     if f.year is not None:
         qs = qs.filter(year=f.year)
     if f.year_from is not None:

@@ -78,6 +78,15 @@ def _run(info: Info, observation_id: strawberry.ID, action) -> Observation | Ope
         return OperationInfo(messages=messages)
 
 
+ObservationId = Annotated[strawberry.ID, strawberry.argument(description="The observation's id.")]
+ExpectedVersion = Annotated[
+    int | None,
+    strawberry.argument(
+        description="The version you read; the change is refused if someone changed the figure since (null: no check)."
+    ),
+]
+
+
 @strawberry.type(description="Change the warehouse (staff only; every change is audited with its reason).")
 class Mutation:
     @strawberry.mutation(
@@ -86,10 +95,12 @@ class Mutation:
     def correct_observation(
         self,
         info: Info,
-        id: strawberry.ID,
-        value: Decimal | None,
-        reason: str,
-        expected_version: int | None = None,
+        id: ObservationId,
+        value: Annotated[
+            Decimal | None, strawberry.argument(description="The right value; null removes the correction.")
+        ],
+        reason: Annotated[str, strawberry.argument(description="How the right value was derived (kept in the audit).")],
+        expected_version: ExpectedVersion = None,
     ) -> ObservationResult:
         return _run(
             info,
@@ -103,10 +114,10 @@ class Mutation:
     def flag_observation(
         self,
         info: Info,
-        id: strawberry.ID,
-        flag: Flag | None,
-        note: str,
-        expected_version: int | None = None,
+        id: ObservationId,
+        flag: Annotated[Flag | None, strawberry.argument(description="The problem; null clears the flag.")],
+        note: Annotated[str, strawberry.argument(description="What is wrong, in words (shown with the figure).")],
+        expected_version: ExpectedVersion = None,
     ) -> ObservationResult:
         return _run(
             info,

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 import strawberry_django
-from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection
-from django.db.models import Count, Q
-from graphql import GraphQLError
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
 from stats import models, reads
+from stats.display import display_text, display_value, number_text
 from stats.graphql.context import catalog, data_version
 from stats.graphql.filters import (
     MemberRef,
     ObservationFilter,
     ObservationOrder,
-    dimension_ids,
     filter_observations,
     member_ids,
     order_observations,
@@ -31,6 +26,10 @@ from stats.graphql.filters import (
 )
 from stats.graphql.pages import asked, page_bounds, selects
 from stats.graphql.types import (
+    CORRECTED_VALUE,
+    DISPLAY_TEXT,
+    DISPLAY_VALUE,
+    VALUE,
     Dimension,
     Flag,
     Indicator,
@@ -49,11 +48,13 @@ from stats.graphql.types import (
 @strawberry.type(description="One cell of a report table.")
 class TableCell:
     observation_id: strawberry.ID | None = strawberry.field(description="The observation behind the cell, if any.")
-    value: Decimal | None = strawberry.field(description="The printed figure (empty when not printed).")
-    value_text: str = strawberry.field(description="As printed.")
+    value: Decimal | None = strawberry.field(description=VALUE)
+    value_text: str = strawberry.field(description="As printed (empty when not printed).")
     qualifier: Qualifier | None = strawberry.field(description="The word printed before it.")
     flag: Flag | None = strawberry.field(description="Data-quality flag, if any.")
-    corrected_value: Decimal | None = strawberry.field(description="The derived right value, if any.")
+    corrected_value: Decimal | None = strawberry.field(description=CORRECTED_VALUE)
+    display_value: Decimal | None = strawberry.field(description=DISPLAY_VALUE)
+    display_text: str | None = strawberry.field(description=DISPLAY_TEXT)
 
 
 @strawberry.type(description="One row of a report table: a member, its cells in column order, its printed total.")
@@ -67,7 +68,9 @@ class TableRow:
 class Table:
     indicator: Indicator = strawberry.field(description="What the cells count.")
     year: int = strawberry.field(description="The year.")
-    title: str = strawberry.field(description="The printed title of the table the cells come from.")
+    title: str = strawberry.field(
+        description="The printed title of the table most cells come from (empty for running text)."
+    )
     row_dimension: Dimension = strawberry.field(description="The dimension down the side.")
     column_dimension: Dimension | None = strawberry.field(description="The dimension across the top, if any.")
     columns: list[Member] = strawberry.field(description="Column members in display order.")
@@ -79,12 +82,31 @@ class Table:
 @strawberry.type(description="One year of a time series.")
 class SeriesPoint:
     year: int = strawberry.field(description="The year.")
-    value: Decimal | None = strawberry.field(description="The figure (corrected value where there is one).")
+    value: Decimal | None = strawberry.field(
+        description="The figure to show (the corrected value where there is one).",
+        deprecation_reason=(
+            "The corrected figure here but the printed one on Observation and TableCell: "
+            "use displayValue (the same figure), or observation { value } for the printed one."
+        ),
+    )
     value_text: str = strawberry.field(description="As printed.")
     qualifier: Qualifier = strawberry.field(description="The word printed before it.")
+    corrected_value: Decimal | None = strawberry.field(description=CORRECTED_VALUE)
+    display_value: Decimal | None = strawberry.field(description=DISPLAY_VALUE)
+    display_text: str | None = strawberry.field(description=DISPLAY_TEXT)
     source: Source = strawberry.field(description="The document it comes from.")
-    change: Decimal | None = strawberry.field(description="Difference from the previous available year.")
-    percent_change: Decimal | None = strawberry.field(description="Change in percent of the previous year's value.")
+    change: Decimal | None = strawberry.field(
+        description="The displayValue minus that of comparedWithYear (the previous year that has the figure)."
+    )
+    percent_change: Decimal | None = strawberry.field(
+        description="The change in percent of comparedWithYear's displayValue, to two decimals."
+    )
+    compared_with_year: int | None = strawberry.field(
+        description=(
+            "The year change and percentChange compare with: the previous year that has the figure, "
+            "not always the year before (2021 → 2024 where 2022 and 2023 are missing); null without a change."
+        )
+    )
     observation: Observation = strawberry.field(description="The observation itself.")
 
 
@@ -92,22 +114,50 @@ class SeriesPoint:
 class AggregateGroup:
     year: int = strawberry.field(description="The year.")
     members: list[Member] = strawberry.field(description="The group's members (one per groupBy dimension).")
-    sum: Decimal = strawberry.field(description="Sum of the parts, computed by the database.")
+    sum: Decimal = strawberry.field(
+        description="Sum of the parts' displayValue (corrected where corrected), computed by the database."
+    )
+    display_value: Decimal = strawberry.field(description="The figure to show: the sum.")
+    display_text: str = strawberry.field(description='The sum in words, exactly: "27,033", "20.5 million".')
     count: int = strawberry.field(description="How many observations were added.")
-    printed_total: Decimal | None = strawberry.field(description="The total the document prints, if any.")
-    matches_printed_total: bool | None = strawberry.field(description="Whether the sum equals the printed total.")
+    total: Observation | None = strawberry.field(
+        description="The total the document prints for the group, if any (value, correctedValue, displayValue...)."
+    )
+    printed_total: Decimal | None = strawberry.field(
+        description="The printed total's displayValue (the corrected total where there is one), if any.",
+        deprecation_reason="The corrected total where there is one, despite its name: use total { displayValue }.",
+    )
+    matches_printed_total: bool | None = strawberry.field(
+        description="Whether the sum equals the printed total's displayValue (null where none is printed)."
+    )
+
+
+@strawberry.type(description="One breakdown printed for an indicator and year, named by its dimensions.")
+class Breakdown:
+    key: str = strawberry.field(
+        description='Its dimension codes in display order joined by "+" ("state", "case_type+case_status"); '
+        '"total" for the grand total.'
+    )
+    dimensions: list[Dimension] = strawberry.field(description="Its dimensions, in display order (none for a total).")
+    observations: int = strawberry.field(description="How many observations (preferred source).")
 
 
 @strawberry.type(description="What data exists: an indicator, a year and the breakdowns printed for it.")
 class CoverageEntry:
     indicator: Indicator = strawberry.field(description="The indicator.")
     year: int = strawberry.field(description="The year.")
-    breakdowns: list[list[str]] = strawberry.field(description="Dimension codes of each printed breakdown.")
+    breakdowns: list[list[str]] = strawberry.field(
+        description="Dimension codes of each printed breakdown ([] for the grand total).",
+        deprecation_reason="An unnamed [] stands for the grand total: use printedBreakdowns { key dimensions }.",
+    )
+    printed_breakdowns: list[Breakdown] = strawberry.field(
+        description="Each printed breakdown, named by its dimension codes, with its count."
+    )
     observations: int = strawberry.field(description="How many observations (preferred source).")
 
 
-def _cell(obs: Any) -> TableCell | None:
-    """A table cell from an observation (or a row of its CELL_FIELDS)."""
+def _cell(obs: Any, unit: str) -> TableCell | None:
+    """A table cell from an observation (or a row of its CELL_FIELDS) of an indicator measured in ``unit``."""
     if obs is None:
         return None
     return TableCell(
@@ -117,6 +167,8 @@ def _cell(obs: Any) -> TableCell | None:
         qualifier=Qualifier(obs.qualifier),
         flag=Flag(obs.flag) if obs.flag else None,
         corrected_value=obs.corrected_value,
+        display_value=display_value(obs.value, obs.corrected_value),
+        display_text=display_text(obs.value_text, obs.qualifier, obs.corrected_value, unit),
     )
 
 
@@ -172,6 +224,18 @@ def _observation_columns(asked) -> list[str] | None:
     return sorted(columns)
 
 
+# Arguments of the root fields, described once.
+IndicatorCode = Annotated[str, strawberry.argument(description="Indicator code, e.g. `missing.cases`.")]
+DimensionCode = Annotated[str, strawberry.argument(description="Dimension code, e.g. `state`.")]
+TopicCode = Annotated[
+    str | None, strawberry.argument(description="Only this topic (programme area), by code, e.g. `cybertipline`.")
+]
+Members = Annotated[
+    list[MemberRef] | None,
+    strawberry.argument(description="Only figures broken down by these members too (at most one per dimension)."),
+]
+
+
 @strawberry.type(description="Read the warehouse.")
 class Query:
     @strawberry_django.field(description="Every source document.")
@@ -179,7 +243,9 @@ class Query:
         return models.Source.objects.order_by("edition", "slug")
 
     @strawberry_django.field(description="One source document by slug, e.g. `impact-2021`.")
-    def source(self, info: Info, slug: str) -> Source:
+    def source(
+        self, info: Info, slug: Annotated[str, strawberry.argument(description="Source slug, e.g. `impact-2021`.")]
+    ) -> Source:
         return resolve(lambda: catalog(info).source(slug))
 
     @strawberry_django.field(description="Every topic (programme area).")
@@ -187,16 +253,23 @@ class Query:
         return models.Topic.objects.order_by("order", "code")
 
     @strawberry_django.field(description="Indicators, optionally of one topic or matching a word.")
-    def indicators(self, info: Info, topic: str | None = None, search: str | None = None) -> list[Indicator]:
+    def indicators(
+        self,
+        info: Info,
+        topic: TopicCode = None,
+        search: Annotated[
+            str | None, strawberry.argument(description="Only indicators whose name or code contains this text.")
+        ] = None,
+    ) -> list[Indicator]:
         qs = models.Indicator.objects.with_topic()
         if topic is not None:
-            qs = qs.of_topic(topic)
+            qs = qs.of_topic(resolve(lambda: catalog(info).topic(topic)).code)
         if search:
             qs = qs.filter(name__icontains=search) | qs.filter(code__icontains=search)
         return qs.order_by("topic__order", "order", "code")
 
     @strawberry_django.field(description="One indicator by code, e.g. `missing.cases`.")
-    def indicator(self, info: Info, code: str) -> Indicator:
+    def indicator(self, info: Info, code: IndicatorCode) -> Indicator:
         return resolve(lambda: catalog(info).indicator(code))
 
     @strawberry_django.field(description="Every dimension (breakdown).")
@@ -204,15 +277,21 @@ class Query:
         return models.Dimension.objects.order_by("order", "code")
 
     @strawberry_django.field(description="One dimension by code, e.g. `state`.")
-    def dimension(self, info: Info, code: str) -> Dimension:
+    def dimension(self, info: Info, code: DimensionCode) -> Dimension:
         return resolve(lambda: catalog(info).dimension(code))
 
     @strawberry.field(description="Observations matching a filter, one page at a time (offset pagination).")
     def observations(
         self,
         info: Info,
-        filter: ObservationFilter | None = None,
-        order: list[ObservationOrder] | None = None,
+        filter: Annotated[
+            ObservationFilter | None,
+            strawberry.argument(description="Which observations (default: every preferred figure)."),
+        ] = None,
+        order: Annotated[
+            list[ObservationOrder] | None,
+            strawberry.argument(description="Sort keys in turn (default: INDICATOR, YEAR, MEMBER_ORDER), then id."),
+        ] = None,
         offset: Offset = 0,
         limit: Limit = 100,
     ) -> ObservationPage:
@@ -237,27 +316,34 @@ class Query:
     def table(
         self,
         info: Info,
-        indicator: str,
-        year: int,
-        rows: str,
-        columns: str | None = None,
-        source: str | None = None,
-        members: list[MemberRef] | None = None,
+        indicator: IndicatorCode,
+        year: Annotated[int, strawberry.argument(description="The year the figures are for.")],
+        rows: Annotated[str, strawberry.argument(description="Dimension code down the side, e.g. `state`.")],
+        columns: Annotated[
+            str | None, strawberry.argument(description="Dimension code across the top, if any, e.g. `case_status`.")
+        ] = None,
+        source: Annotated[
+            str | None,
+            strawberry.argument(description="Only this document's figures, by slug (default: the preferred ones)."),
+        ] = None,
+        members: Members = None,
     ) -> Table:
         lookup = catalog(info)
         # Unknown names are reported in argument order, members last.
         resolve(lambda: (lookup.indicator(indicator), lookup.dimension(rows), columns and lookup.dimension(columns)))
         fixed = member_ids(lookup, members)
         found = resolve(lambda: reads.table(lookup, indicator, year, rows, columns, source, fixed))
+        unit = found.indicator.unit
         empty = TableCell(
-            observation_id=None, value=None, value_text="", qualifier=None, flag=None, corrected_value=None
-        )
+            observation_id=None, value=None, value_text="", qualifier=None, flag=None, corrected_value=None,
+            display_value=None, display_text=None,
+        )  # fmt: skip
 
         def row(r: reads.Row) -> TableRow:
             return TableRow(
                 member=r.member,
-                cells=[_cell(c) or empty for c in r.cells],
-                total=_cell(r.total) if found.column_dimension else None,
+                cells=[_cell(c, unit) or empty for c in r.cells],
+                total=_cell(r.total, unit) if found.column_dimension else None,
             )
 
         return Table(
@@ -276,28 +362,35 @@ class Query:
     def series(
         self,
         info: Info,
-        indicator: str,
-        members: list[MemberRef] | None = None,
-        period: Period = Period.ANNUAL,
-        all_sources: bool = False,
+        indicator: IndicatorCode,
+        members: Annotated[
+            list[MemberRef] | None,
+            strawberry.argument(
+                description="The breakdown: exactly these members, one per dimension (default: none, the grand total)."
+            ),
+        ] = None,
+        period: Annotated[
+            Period | None,
+            strawberry.argument(
+                description=(
+                    "Which figures: annual, cumulative or point in time (default: the indicator's own, "
+                    "ANNUAL where it has annual figures, else the period most of its figures have)."
+                )
+            ),
+        ] = None,
+        all_sources: Annotated[
+            bool,
+            strawberry.argument(description="Every document's figure for each year, not only the preferred one."),
+        ] = False,
     ) -> list[SeriesPoint]:
         lookup = catalog(info)
         resolve(lambda: lookup.indicator(indicator))  # reported before an unknown member
         ids = member_ids(lookup, members)
         restatements = selects(asked(info), ("observation", "restatements"))  # one query, not one per year
-        return [
-            SeriesPoint(
-                year=point.year,
-                value=point.value,
-                value_text=point.observation.value_text,
-                qualifier=Qualifier(point.observation.qualifier),
-                source=point.observation.source,
-                change=point.change,
-                percent_change=point.percent_change,
-                observation=point.observation,
-            )
-            for point in resolve(lambda: reads.series(lookup, indicator, ids, period.value, all_sources, restatements))
-        ]
+        kind = period.value if period is not None else None
+        points = resolve(lambda: reads.series(lookup, indicator, ids, kind, all_sources, restatements))
+        unit = lookup.indicator(indicator).unit
+        return [_point(point, unit) for point in points]
 
     @strawberry.field(
         description=(
@@ -309,115 +402,79 @@ class Query:
     def aggregate(
         self,
         info: Info,
-        indicator: str,
-        over: str,
-        years: list[int] | None = None,
-        group_by: list[str] | None = None,
-        members: list[MemberRef] | None = None,
+        indicator: IndicatorCode,
+        over: Annotated[str, strawberry.argument(description="Dimension code whose members are summed, e.g. `state`.")],
+        years: Annotated[
+            list[int] | None, strawberry.argument(description="Only these years (default: every year).")
+        ] = None,
+        group_by: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Dimension codes to group by, one group per member (default: none)."),
+        ] = None,
+        members: Members = None,
     ) -> list[AggregateGroup]:
         lookup = catalog(info)
-        ind = resolve(lambda: lookup.indicator(indicator))
-        if ind.unit != models.Unit.COUNT:
-            raise GraphQLError(f"{indicator} is measured in {ind.unit}: shares and ratios cannot be added up")
-        over_dim = resolve(lambda: lookup.dimension(over)).id
-        group_dims = dimension_ids(lookup, group_by or [])
-        if over_dim in group_dims:
-            raise GraphQLError(f"{over} cannot be both summed over and grouped by")
+        # Unknown names are reported in argument order, members last; then what cannot be added.
+        resolve(
+            lambda: (lookup.indicator(indicator), lookup.dimension(over), [lookup.dimension(g) for g in group_by or []])
+        )
         fixed = member_ids(lookup, members)
-        fixed_dims = [lookup.members_by_id[i].dimension_id for i in fixed]
-        dims = sorted({over_dim, *group_dims, *fixed_dims})
-        qs = (
-            models.Observation.objects.preferred()
-            .filter(indicator=ind)
-            .with_dimensions_exactly(dims)
-            .with_members(fixed)
-        )
-        if years:
-            qs = qs.filter(year__in=years)
-        # One query for both refusals: periods that are not annual, and approximate figures.
-        approximate = Q(value__isnull=False) & ~Q(qualifier=models.Qualifier.EXACT)
-        checks = qs.aggregate(
-            kinds=ArrayAgg("period", distinct=True, filter=~Q(period=models.Period.ANNUAL), default=[]),
-            approximate=Count("id", filter=approximate),
-        )
-        if checks["kinds"]:
-            raise GraphQLError(
-                f"{indicator} has {', '.join(sorted(checks['kinds']))} figures: running totals cannot be added up"
-            )
-        if checks["approximate"]:
-            example = qs.filter(approximate).first()
-            raise GraphQLError(
-                f"{indicator} mixes approximate figures with exact ones "
-                f'(e.g. "{example.get_qualifier_display()}" {example.value_text} in {example.year}): '
-                "their sum would be meaningless"
-            )
-        group_member_ids = [m.id for m in lookup.members_by_id.values() if m.dimension_id in group_dims]
-        sql, params = qs.values("id").query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                SELECT o.year, g.ids, sum(coalesce(o.corrected_value, o.value)), count(*)
-                FROM stats_observation o
-                CROSS JOIN LATERAL (
-                  SELECT coalesce(array_agg(m ORDER BY m), '{{}}')::bigint[] AS ids
-                  FROM unnest(o.member_ids) m WHERE m = ANY(%s)
-                ) g
-                WHERE o.id IN ({sql})
-                GROUP BY o.year, g.ids
-                ORDER BY o.year, g.ids
-                """,
-                [group_member_ids, *params],
-            )
-            rows = cursor.fetchall()
-        wanted = [sorted([*ids, *fixed]) for _, ids, _, _ in rows]
-        printed = defaultdict(dict)
-        for obs in models.Observation.objects.preferred().filter(
-            indicator=ind, year__in={r[0] for r in rows}, period=models.Period.ANNUAL, member_ids__in=wanted
-        ):
-            printed[obs.year][tuple(obs.member_ids)] = obs.effective_value
-        groups = []
-        for year, ids, total, count in rows:
-            key = tuple(sorted([*ids, *fixed]))
-            printed_total = printed[year].get(key)
-            groups.append(
-                AggregateGroup(
-                    year=year,
-                    members=lookup.members(ids),
-                    sum=total,
-                    count=count,
-                    printed_total=printed_total,
-                    matches_printed_total=(total == printed_total) if printed_total is not None else None,
-                )
-            )
-        return groups
+        restatements = selects(asked(info), ("total", "restatements"))
+        groups = resolve(lambda: reads.aggregate(lookup, indicator, over, years, group_by or [], fixed, restatements))
+        return [_group(group) for group in groups]
 
     @strawberry.field(description="Which indicators exist for which years and breakdowns.")
-    def coverage(self, info: Info, year: int | None = None, topic: str | None = None) -> list[CoverageEntry]:
-        lookup = catalog(info)
-        qs = models.Observation.objects.preferred()
-        if year is not None:
-            qs = qs.filter(year=year)
-        if topic is not None:
-            qs = qs.for_topic(topic)
-        rows = (
-            qs.values("indicator_id", "year", "dimension_ids")
-            .annotate(n=Count("id"))
-            .order_by("indicator__code", "year")
-        )
-        entries: dict[tuple, CoverageEntry] = {}
-        indicators = {i.id: i for i in lookup.indicators.values()}
-        codes = {d.id: d.code for d in lookup.dimensions.values()}
-        for row in rows:
-            key = (row["indicator_id"], row["year"])
-            entry = entries.get(key)
-            if entry is None:
-                entry = entries[key] = CoverageEntry(
-                    indicator=indicators[row["indicator_id"]], year=row["year"], breakdowns=[], observations=0
-                )
-            entry.breakdowns.append([codes[d] for d in row["dimension_ids"]])
-            entry.observations += row["n"]
-        return list(entries.values())
+    def coverage(
+        self,
+        info: Info,
+        year: Annotated[int | None, strawberry.argument(description="Only this year.")] = None,
+        topic: TopicCode = None,
+    ) -> list[CoverageEntry]:
+        return [
+            CoverageEntry(
+                indicator=entry.indicator,
+                year=entry.year,
+                breakdowns=[[d.code for d in b.dimensions] for b in entry.breakdowns],
+                printed_breakdowns=[
+                    Breakdown(key=b.key, dimensions=b.dimensions, observations=b.observations) for b in entry.breakdowns
+                ],
+                observations=entry.observations,
+            )
+            for entry in resolve(lambda: reads.coverage(catalog(info), year, topic))
+        ]
 
     @strawberry.field(description="A number that every write to the warehouse increases; caches key on it.")
     def data_version(self, info: Info) -> int:
         return data_version(info)[0]
+
+
+def _point(point: reads.SeriesPoint, unit: str) -> SeriesPoint:
+    obs = point.observation
+    return SeriesPoint(
+        year=point.year,
+        value=point.display_value,
+        value_text=obs.value_text,
+        qualifier=Qualifier(obs.qualifier),
+        corrected_value=obs.corrected_value,
+        display_value=point.display_value,
+        display_text=display_text(obs.value_text, obs.qualifier, obs.corrected_value, unit),
+        source=obs.source,
+        change=point.change,
+        percent_change=point.percent_change,
+        compared_with_year=point.compared_with_year,
+        observation=obs,
+    )
+
+
+def _group(group: reads.AggregateGroup) -> AggregateGroup:
+    return AggregateGroup(
+        year=group.year,
+        members=group.members,
+        sum=group.sum,
+        display_value=group.sum,
+        display_text=number_text(group.sum, models.Unit.COUNT),
+        count=group.count,
+        total=group.total,
+        printed_total=group.total_display_value,
+        matches_printed_total=group.matches_total,
+    )

@@ -14,10 +14,12 @@ from strawberry.types import Info
 from strawberry_django.fields.field import StrawberryDjangoField
 
 from stats import models
+from stats.display import display_text, display_value, printed_text
 from stats.graphql import loaders
 from stats.graphql.context import catalog
 from stats.graphql.loaders import batched, batches, no_query
 from stats.graphql.pages import LIMIT_DESCRIPTION, OFFSET_DESCRIPTION, asked, page_bounds, selects
+from stats.printed import normalize_label
 
 # The deprecated unpaged lists of observations (Source/Indicator/Member.observations) stop here.
 LIST_CAP = 1000
@@ -56,6 +58,16 @@ def column(*, description: str):
     return strawberry_django.field(description=description, field_cls=ColumnField)
 
 
+# The same four names, with the same meaning, on every type that carries a figure.
+VALUE = "The figure as printed, as a number (exact decimal); null where none is printed."
+CORRECTED_VALUE = "The right figure where it can be derived from the documents; null where the printed one stands."
+DISPLAY_VALUE = "The figure to show: correctedValue where there is one, else value."
+DISPLAY_TEXT = (
+    'The figure to show in words, with its printed qualifier: "more than 21.7 million" as printed, or the '
+    'corrected figure written out exactly ("29,397,681"); null where there is no figure.'
+)
+
+
 def summary(model) -> str:
     """A model's docstring, first paragraph: the user-facing description of its GraphQL type."""
     return inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].replace("\n", " ")
@@ -68,16 +80,29 @@ class Period(Enum):
     POINT_IN_TIME = strawberry.enum_value("point_in_time", description="A level at a moment (users, followers).")
 
 
+@strawberry.enum(description="What kind of document a source is.")
+class SourceKind(Enum):
+    IMPACT_REPORT = strawberry.enum_value("impact_report", description="An annual impact report (preferred).")
+    FACT_SHEET = strawberry.enum_value("fact_sheet", description="A fact sheet or key-facts page.")
+
+
+@strawberry.enum(description="What a recorded change of an observation did.")
+class HistoryEventKind(Enum):
+    INSERT = strawberry.enum_value("insert", description="The observation was created.")
+    UPDATE = strawberry.enum_value("update", description="The observation was changed.")
+    DELETE = strawberry.enum_value("delete", description="The observation was deleted.")
+
+
 @strawberry.enum(description="The word printed before a figure.")
 class Qualifier(Enum):
     EXACT = strawberry.enum_value("exact", description="Printed as an exact figure.")
-    MORE_THAN = strawberry.enum_value("more_than", description='"more than"')
-    OVER = strawberry.enum_value("over", description='"over"')
-    NEARLY = strawberry.enum_value("nearly", description='"nearly"')
-    APPROXIMATELY = strawberry.enum_value("approximately", description='"approximately", "about"')
-    AT_LEAST = strawberry.enum_value("at_least", description='"at least"')
-    LESS_THAN = strawberry.enum_value("less_than", description='"less than", "<"')
-    PLUS = strawberry.enum_value("plus", description='a trailing "+" ("83,000+")')
+    MORE_THAN = strawberry.enum_value("more_than", description='Printed after "more than".')
+    OVER = strawberry.enum_value("over", description='Printed after "over".')
+    NEARLY = strawberry.enum_value("nearly", description='Printed after "nearly".')
+    APPROXIMATELY = strawberry.enum_value("approximately", description='Printed after "approximately" or "about".')
+    AT_LEAST = strawberry.enum_value("at_least", description='Printed after "at least".')
+    LESS_THAN = strawberry.enum_value("less_than", description='Printed after "less than" or "<".')
+    PLUS = strawberry.enum_value("plus", description='Printed with a trailing "+" ("83,000+").')
 
 
 @strawberry.enum(description="A data-quality problem of a printed figure (docs/data.md).")
@@ -114,7 +139,14 @@ class Topic:
 class Source:
     slug: str = column(description="Stable identifier, e.g. `impact-2021`.")
     title: str = column(description="Title as the publication prints it.")
-    kind: str = column(description="`impact_report` or `fact_sheet`.")
+    kind: str = strawberry_django.field(
+        description="`impact_report` or `fact_sheet` (lower case).",
+        deprecation_reason="A lower-case string unlike every other enum: use documentKind (IMPACT_REPORT, FACT_SHEET).",
+        field_cls=ColumnField,
+    )
+    document_kind: SourceKind = strawberry_django.field(
+        field_name="kind", description="What kind of document it is.", field_cls=ColumnField
+    )
     edition: int = column(description="The year the publication reports on.")
     publisher: str = column(description="Who published it.")
     published: str = column(description="Publication date where printed (YYYY, YYYY-MM...).")
@@ -159,10 +191,21 @@ class Member:
     def dimension(self, info: Info) -> Dimension:
         return catalog(info).members_by_id[self.id].dimension
 
-    @strawberry_django.field(description="Every spelling that reads as this member (code, label, aliases).")
+    @strawberry_django.field(
+        description="Every spelling that reads as this member, its code and label included.",
+        deprecation_reason="Repeats the code and label: use otherSpellings.",
+    )
     @batched
     def aliases(self, info: Info) -> list[str]:
-        return batches(info).loader(("Member.aliases",), loaders.aliases, list).load(info, self)
+        return _spellings(info, self)
+
+    @strawberry_django.field(
+        description='The other spellings that read as this member, besides its code and label ("Local/State/ICAC").'
+    )
+    @batched
+    def other_spellings(self, info: Info) -> list[str]:
+        own = {normalize_label(self.code), normalize_label(self.label)}
+        return [s for s in _spellings(info, self) if normalize_label(s) not in own]
 
     @strawberry_django.field(
         description=f"Observations broken down by this member (preferred source; at most {LIST_CAP:,}).",
@@ -180,6 +223,11 @@ class Member:
         self, info: Info, limit: Limit = 100, offset: Offset = 0, year: Year = None
     ) -> ObservationPage:
         return observation_page(info, self, "member", limit=limit, offset=offset, year=year, preferred=True)
+
+
+def _spellings(info: Info, member) -> list[str]:
+    """Every stored spelling of the member (code and label included), with its siblings' in one query."""
+    return batches(info).loader(("Member.aliases",), loaders.aliases, list).load(info, member)
 
 
 @strawberry_django.type(models.Indicator, description=summary(models.Indicator))
@@ -220,11 +268,25 @@ class Indicator:
 
 @strawberry_django.type(models.Restatement, description=summary(models.Restatement))
 class Restatement:
-    value: Decimal | None = column(description="The restated figure as a number.")
+    value: Decimal | None = column(description=VALUE)
     value_text: str = column(description="As printed.")
     qualifier: Qualifier = column(description="The word printed before it.")
     quote: str = column(description="The verbatim sentence it was printed in.")
     note: str = column(description="What is wrong with this printing, if anything.")
+
+    @strawberry_django.field(
+        description="The figure to show: value (a restatement is never corrected; its observation is).",
+        only=["value"],
+    )
+    def display_value(self) -> Decimal | None:
+        return self.value
+
+    @strawberry_django.field(
+        description='The restatement as the document words it: "more than 21.7 million"; null where none is printed.',
+        only=["value_text", "qualifier"],
+    )
+    def display_text(self) -> str | None:
+        return printed_text(self.qualifier, self.value_text) or None
 
     @strawberry_django.field(description="Data-quality problem of this printing, if any.", only=["flag"])
     def flag(self) -> Flag | None:
@@ -234,7 +296,11 @@ class Restatement:
 @strawberry.type(description="One recorded change of an observation (audit trail).")
 class HistoryEvent:
     id: int = strawberry.field(description="Event id (used to revert to this state in the admin).")
-    label: str = strawberry.field(description="insert, update or delete.")
+    label: str = strawberry.field(
+        description="`insert`, `update` or `delete` (lower case).",
+        deprecation_reason="A lower-case string unlike every other enum: use kind.",
+    )
+    kind: HistoryEventKind = strawberry.field(description="What the change did.")
     at: str = strawberry.field(description="When (ISO 8601).")
     user_id: int | None = strawberry.field(
         description="Who (user id), when known; null unless the caller may read observations in the admin."
@@ -242,9 +308,14 @@ class HistoryEvent:
     reason: str | None = strawberry.field(
         description="Why, as given with the change; null unless the caller may read observations in the admin."
     )
-    value: Decimal | None = strawberry.field(description="Printed value after the event.")
-    corrected_value: Decimal | None = strawberry.field(description="Corrected value after the event.")
-    flag: str = strawberry.field(description="Flag after the event.")
+    value: Decimal | None = strawberry.field(description="The printed figure after the event.")
+    corrected_value: Decimal | None = strawberry.field(description="The corrected figure after the event.")
+    display_value: Decimal | None = strawberry.field(description="The figure to show after the event.")
+    flag: str = strawberry.field(
+        description="The data-quality flag after the event, lower case (empty for none).",
+        deprecation_reason="A lower-case string unlike Observation.flag: use qualityFlag.",
+    )
+    quality_flag: Flag | None = strawberry.field(description="The data-quality flag after the event, if any.")
 
 
 @strawberry_django.type(models.Observation, description=summary(models.Observation))
@@ -253,18 +324,16 @@ class Observation:
     indicator: Indicator = strawberry_django.field(description="What is counted.")
     source: Source = strawberry_django.field(description="The document that printed it.")
     year: int = column(description="The year the figure is for.")
-    period: Period = column(description="annual, cumulative or point in time.")
+    period: Period = column(description="Annual, cumulative or point in time.")
     since: int | None = column(description="First year of a cumulative figure, where printed.")
     as_of: date | None = column(description="Date the figure stands at, where printed.")
-    value: Decimal | None = column(description="The printed figure as a number (exact decimal).")
+    value: Decimal | None = column(description=VALUE)
     value_text: str = column(description='As printed: "21.7 million", "1 in 6".')
     qualifier: Qualifier = column(description='The word printed before it: "more than"...')
     quote: str = column(description="The verbatim sentence or table row it was printed in.")
     table: str = column(description="Title of the printed table; empty for running text.")
     note: str = column(description="What is wrong or worth knowing about this figure.")
-    corrected_value: Decimal | None = column(
-        description="The right value where it can be derived; the printed value stays."
-    )
+    corrected_value: Decimal | None = column(description=CORRECTED_VALUE)
     correction_reason: str = column(description="How the corrected value was derived.")
     is_preferred: bool = column(description="True for the figure plain queries return for this fact.")
     version: int = column(description="Increases with every change; send it back as expectedVersion.")
@@ -277,10 +346,22 @@ class Observation:
         return Flag(self.flag) if self.flag else None
 
     @strawberry_django.field(
-        description="The corrected value if there is one, else the printed value.", only=["value", "corrected_value"]
+        description="The corrected value if there is one, else the printed value.",
+        only=["value", "corrected_value"],
+        deprecation_reason="Renamed displayValue, the name every type uses for this figure.",
     )
     def effective_value(self) -> Decimal | None:
-        return self.corrected_value if self.corrected_value is not None else self.value
+        return display_value(self.value, self.corrected_value)
+
+    @strawberry_django.field(description=DISPLAY_VALUE, only=["value", "corrected_value"])
+    def display_value(self) -> Decimal | None:
+        return display_value(self.value, self.corrected_value)
+
+    @strawberry_django.field(description=DISPLAY_TEXT, only=["value_text", "qualifier", "corrected_value"])
+    @no_query
+    def display_text(self, info: Info) -> str | None:
+        unit = catalog(info).indicators_by_id[self.indicator_id].unit
+        return display_text(self.value_text, self.qualifier, self.corrected_value, unit)
 
     @strawberry_django.field(
         description="The breakdown: one member per dimension (empty for a grand total).", only=["member_ids"]
@@ -302,12 +383,15 @@ class Observation:
             HistoryEvent(
                 id=e.pgh_id,
                 label=e.pgh_label,
+                kind=HistoryEventKind(e.pgh_label),
                 at=e.pgh_created_at.isoformat(),
                 user_id=e.pgh_context.metadata.get("user") if staff and e.pgh_context else None,
                 reason=e.pgh_context.metadata.get("reason") if staff and e.pgh_context else None,
                 value=e.value,
                 corrected_value=e.corrected_value,
+                display_value=display_value(e.value, e.corrected_value),
                 flag=e.flag,
+                quality_flag=Flag(e.flag) if e.flag else None,
             )
             for e in events
         ]

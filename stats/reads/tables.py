@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,17 @@ class Table:
     rows: list[Row]
     total_row: Row | None
     sources: list[models.Source]
+
+
+def table_title(cells: dict[tuple, Any]) -> str:
+    """The printed title most of the table's cells come from.
+
+    The body (cells with a row member) decides: a grand total is often printed elsewhere (in running
+    text, or in another table), and its title is not this table's. Ties go to the first in order.
+    """
+    body = Counter(o.table for (r, _), o in cells.items() if r is not None and o.table)
+    titles = body or Counter(o.table for o in cells.values() if o.table)
+    return min(titles, key=lambda t: (-titles[t], t)) if titles else ""
 
 
 def table(
@@ -76,12 +88,11 @@ def table(
     else:
         rows_out = [Row(member(r), [cells[(r, None)]], None) for r in row_ids]
         total_row = Row(None, [cells[(None, None)]], None) if (None, None) in cells else None
-    titles = sorted({o.table for o in cells.values() if o.table})
     sources = {o.source_id: lookup.sources_by_id[o.source_id] for o in cells.values()}
     return Table(
         indicator=ind,
         year=year,
-        title=" / ".join(titles),
+        title=table_title(cells),
         row_dimension=row_dim,
         column_dimension=col_dim,
         columns=[lookup.members_by_id[c] for c in col_ids],
