@@ -19,7 +19,6 @@ from stats.graphql import loaders
 from stats.graphql.context import catalog
 from stats.graphql.loaders import batched, batches, no_query
 from stats.graphql.pages import LIMIT_DESCRIPTION, OFFSET_DESCRIPTION, asked, page_bounds, selects
-from stats.printed import normalize_label
 
 # The deprecated unpaged lists of observations (Source/Indicator/Member.observations) stop here.
 LIST_CAP = 1000
@@ -204,8 +203,9 @@ class Member:
     )
     @batched
     def other_spellings(self, info: Info) -> list[str]:
-        own = {normalize_label(self.code), normalize_label(self.label)}
-        return [s for s in _spellings(info, self) if normalize_label(s) not in own]
+        # Exactly the code and label: a spelling that only reads like one ("Local/State/ICAC" for the
+        # code local_state_icac) is printed differently, and is what a reader needs to recognise.
+        return [s for s in _spellings(info, self) if s not in (self.code, self.label)]
 
     @strawberry_django.field(
         description=f"Observations broken down by this member (preferred source; at most {LIST_CAP:,}).",
