@@ -23,11 +23,8 @@ def test_every_type_that_carries_a_figure_has_the_same_names():
 
 
 def test_a_corrected_figure_reads_the_same_on_an_observation_and_a_series_point(gql):
-    observation = (
-        """{ observations(filter: {indicators: ["cybertipline.reports"], year: 2021, breakdown: []}) {
-        items { %s effectiveValue } } }"""
-        % FIGURE_FIELDS
-    )
+    observation = """{ observations(filter: {indicators: ["cybertipline.reports"], year: 2021, breakdown: []}) {
+        items { FIGURE effectiveValue } } }""".replace("FIGURE", FIGURE_FIELDS)
     obs = gql(observation)["observations"]["items"][0]
     assert obs == {
         "value": "29397681000000",  # as printed: "29,397,681 million"
@@ -37,7 +34,7 @@ def test_a_corrected_figure_reads_the_same_on_an_observation_and_a_series_point(
         "displayText": "29,397,681",
         "effectiveValue": "29397681",  # deprecated, same meaning as before
     }
-    series = gql('{ series(indicator: "cybertipline.reports") { year value %s observation { id } } }' % FIGURE_FIELDS)
+    series = gql('{ series(indicator: "cybertipline.reports") { year value FIGURE } }'.replace("FIGURE", FIGURE_FIELDS))
     point = next(p for p in series["series"] if p["year"] == 2021)
     assert point["value"] == "29397681"  # deprecated: still the corrected figure, as before
     assert {k: point[k] for k in ("valueText", "correctedValue", "displayValue", "displayText")} == {
@@ -69,7 +66,7 @@ def test_a_figure_that_is_not_printed_has_no_display_text(gql):
 
 def test_table_cells_carry_the_same_names(gql):
     query = """{ table(indicator: "missing.cases", year: 2021, rows: "case_type", columns: "case_status") {
-        rows { cells { %s } total { %s } } } }""" % (FIGURE_FIELDS, FIGURE_FIELDS)
+        rows { cells { FIGURE } total { FIGURE } } } }""".replace("FIGURE", FIGURE_FIELDS)
     rows = gql(query)["table"]["rows"]
     cells = [c for r in rows for c in [*r["cells"], r["total"]] if c["valueText"]]
     assert len(cells) > 10
@@ -108,9 +105,9 @@ def test_an_unknown_topic_is_an_error_with_a_suggestion(gql, query):
 
 def test_a_known_topic_still_filters(gql):
     indicators = gql('{ indicators(topic: "cybertipline") { topic { code } } }')["indicators"]
-    assert indicators and {i["topic"]["code"] for i in indicators} == {"cybertipline"}
+    assert {i["topic"]["code"] for i in indicators} == {"cybertipline"}
     entries = gql('{ coverage(topic: "cybertipline") { indicator { topic { code } } } }')["coverage"]
-    assert entries and {e["indicator"]["topic"]["code"] for e in entries} == {"cybertipline"}
+    assert {e["indicator"]["topic"]["code"] for e in entries} == {"cybertipline"}
 
 
 def test_a_series_reads_in_the_indicators_own_period(gql):
@@ -127,7 +124,7 @@ def test_a_series_reads_in_the_indicators_own_period(gql):
 def test_an_annual_series_keeps_its_default(gql):
     query = '{ series(indicator: "missing.cases") { year observation { period } } }'
     points = gql(query)["series"]
-    assert points and {p["observation"]["period"] for p in points} == {"ANNUAL"}
+    assert {p["observation"]["period"] for p in points} == {"ANNUAL"}
 
 
 def test_a_series_point_says_which_year_it_is_compared_with(gql):
