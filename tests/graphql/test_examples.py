@@ -5,8 +5,11 @@ from decimal import Decimal
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from graphql import parse, validate
+from graphql.validation import NoDeprecatedCustomRule
 
 from stats.graphql.cache import responses
+from stats.graphql.schema import schema
 from stats.models import Observation
 from tests.graphql.conftest import readme_examples
 
@@ -17,12 +20,19 @@ def test_the_readme_has_eight_to_twelve_examples():
     assert 8 <= len(EXAMPLES) <= 12
 
 
+def test_the_examples_use_no_deprecated_field():
+    """The README shows the names to use: one meaning per field, never a deprecated shape."""
+    for name, document in EXAMPLES.items():
+        assert [e.message for e in validate(schema._schema, parse(document), [NoDeprecatedCustomRule])] == [], name
+
+
 def test_report_table(gql):
     table = gql(EXAMPLES["report-table"])["table"]
     assert [c["code"] for c in table["columns"]] == ["active", "resolved"]
     runaway = table["rows"][0]
     assert runaway["member"]["label"] == "Endangered Runaway"
     assert [c["valueText"] for c in runaway["cells"]] == ["2,440", "22,734"]
+    assert [c["displayText"] for c in runaway["cells"]] == ["2,440", "22,734"]
     assert runaway["total"]["valueText"] == "25,174"
     assert [c["valueText"] for c in table["totalRow"]["cells"]] == ["2,809", "24,924"]
     assert table["totalRow"]["total"]["valueText"] == "27,733"
@@ -30,7 +40,9 @@ def test_report_table(gql):
 
 def test_state_series(gql):
     series = gql(EXAMPLES["state-series"])["series"]
-    assert [(p["year"], p["value"]) for p in series] == [(2020, "3588"), (2021, "3597"), (2024, "2508")]
+    assert [(p["year"], p["displayValue"]) for p in series] == [(2020, "3588"), (2021, "3597"), (2024, "2508")]
+    assert [p["displayText"] for p in series] == ["3,588", "3,597", "2,508"]
+    assert [p["comparedWithYear"] for p in series] == [None, 2020, 2021]
     assert series[1]["change"] == "9"
     assert series[2]["percentChange"] == "-30.28"  # (2,508 - 3,597) / 3,597
 
@@ -43,10 +55,9 @@ def test_topic_indicators(gql):
 
 def test_aggregate(gql):
     groups = gql(EXAMPLES["aggregate"])["aggregate"]
-    assert [(g["members"][0]["code"], g["sum"], g["printedTotal"], g["matchesPrintedTotal"]) for g in groups] == [
-        ("active", "2535", "2535", True),
-        ("resolved", "27033", "27033", True),
-    ]
+    found = [(g["members"][0]["code"], g["sum"], g["total"]["displayValue"], g["matchesPrintedTotal"]) for g in groups]
+    assert found == [("active", "2535", "2535", True), ("resolved", "27033", "27033", True)]
+    assert groups[1]["total"]["valueText"] == "27,033"
     assert groups[0]["count"] == 54  # 50 states, DC, PR, GU and Unknown
 
 
@@ -57,7 +68,7 @@ def test_source_walk(gql):
     assert (page["totalCount"], page["hasNextPage"]) == (len(page["items"]), False)
     by_indicator = {(o["indicator"]["code"], tuple(m["label"] for m in o["members"])): o for o in page["items"]}
     total = by_indicator[("missing.cases", ())]
-    assert total["valueText"] == "28,886"
+    assert (total["valueText"], total["displayText"]) == ("28,886", "28,886")
     assert {r["valueText"] for r in total["restatements"]} == {"28886", "", "0"}
     assert by_indicator[("cybertipline.reports", ())]["valueText"] == "36.2 million"
 
@@ -69,26 +80,29 @@ def test_all_sources(gql):
         ("impact-2020", "1,053", True),
         ("key-facts-2020", "1,064", False),
     }
+    assert {i["source"]["documentKind"] for i in page["items"]} == {"IMPACT_REPORT", "FACT_SHEET"}
 
 
 def test_flagged(gql):
     page = gql(EXAMPLES["flagged"])["observations"]
     assert page["totalCount"] >= 8
     garbled = next(i for i in page["items"] if i["flag"] == "GARBLED")
-    assert (garbled["valueText"], garbled["correctedValue"]) == ("29,397,681 million", "29397681")
+    assert (garbled["valueText"], garbled["value"]) == ("29,397,681 million", "29397681000000")  # as printed
+    assert (garbled["correctedValue"], garbled["displayValue"]) == ("29397681", "29397681")
+    assert garbled["displayText"] == "29,397,681"
 
 
 def test_coverage(gql):
     data = gql(EXAMPLES["coverage"])
     entries = {e["indicator"]["code"]: e for e in data["coverage"]}
-    assert entries["missing.cases"]["breakdowns"] == [[], ["case_status"]]
+    assert [b["key"] for b in entries["missing.cases"]["printedBreakdowns"]] == ["total", "case_status"]
     assert entries["cybertipline.reports"]["observations"] == 1
     assert data["dataVersion"] > 0
 
 
 def test_members(gql):
     members = {m["code"]: m for m in gql(EXAMPLES["members"])["dimension"]["members"]}
-    assert "Local/State/ICAC" in members["local_state_icac"]["aliases"]
+    assert members["local_state_icac"]["otherSpellings"] == ["Local/State/ICAC"]
 
 
 def test_correct(gql, client):
@@ -102,7 +116,7 @@ def test_correct(gql, client):
     response = gql.post(EXAMPLES["correct"], {"id": str(obs.id)}, HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
     result = response.json()["data"]["correctObservation"]
     assert result["valueText"] == "29,397,681 million"
-    assert result["correctedValue"] == "29397681"
+    assert result["correctedValue"] == result["displayValue"] == "29397681"
     assert result["version"] == 2
     obs.refresh_from_db()
     assert obs.correction_reason == "stray 'million' in the 2021 report"
