@@ -56,8 +56,8 @@ def facts_headers() -> list[str]:
     """The columns of the flat facts table: one per dimension between the indicator and the value."""
     return ["observation_id", "source_document", "source_slug", "source_title", "year", "period", "since",
             "as_of", "topic", "indicator_code", "indicator_name", "unit", *[d.code for d in _dimensions()], "value",
-            "value_text", "qualifier", "corrected_value", "correction_reason", "flag", "note", "preferred",
-            "table", "quote", "also_printed_as"]  # fmt: skip
+            "value_text", "qualifier", "corrected_value", "display_value", "correction_reason", "flag", "note",
+            "preferred", "table", "quote", "also_printed_as"]  # fmt: skip
 
 
 def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[list[str], str, list]:
@@ -81,7 +81,8 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
         "to_char(o.as_of, 'YYYY-MM-DD')", text("t.code"), text("i.code"), text("i.name"), "i.unit",
         *[text(f"b.cells[{n}]") for n in range(1, len(dimensions) + 1)],
         decimal("o.value"), text("o.value_text"), "o.qualifier", decimal("o.corrected_value"),
-        text("o.correction_reason"), text("o.flag", escape=False), text("o.note"),
+        decimal("coalesce(o.corrected_value, o.value)"), text("o.correction_reason"), text("o.flag", escape=False),
+        text("o.note"),
         "CASE WHEN o.is_preferred THEN 'True' ELSE 'False' END" if for_csv else "o.is_preferred",
         text('o."table"'), text("o.quote"), text("coalesce(r.also, '')"),
     ]  # fmt: skip

@@ -33,7 +33,12 @@ def test_export_facts_writes_one_row_per_observation_with_a_column_per_dimension
         "003_1c47469dd1ca329a.txt",
     )
     garbled = next(r for r in rows if r["value_text"] == "29,397,681 million")
-    assert (garbled["flag"], garbled["corrected_value"]) == ("garbled", "29397681")
+    assert (garbled["flag"], garbled["corrected_value"], garbled["display_value"]) == (
+        "garbled",
+        "29397681",
+        "29397681",
+    )
+    assert ak["display_value"] == ak["value"] == "33"  # nothing corrected: the printed figure
 
 
 def test_export_facts_json_and_xlsx(tmp_path):

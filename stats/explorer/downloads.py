@@ -26,6 +26,7 @@ FACT_TYPES = {
     "as_of": "date",
     "value": "number",
     "corrected_value": "number",
+    "display_value": "number",
     "preferred": "boolean",
 }
 FIELD_DESCRIPTIONS = {
@@ -33,6 +34,7 @@ FIELD_DESCRIPTIONS = {
     "value_text": "The figure as printed.",
     "qualifier": "The word printed before it: exact, more_than, nearly...",
     "corrected_value": "The right value where it can be derived; the printed value stays.",
+    "display_value": "The figure to show: corrected_value where there is one, else value (as GraphQL's displayValue).",
     "flag": "Data-quality problem, if any (docs/data.md).",
     "preferred": "True for the one figure per fact that plain queries return.",
     "quote": "The verbatim sentence or table row the figure was printed in.",
