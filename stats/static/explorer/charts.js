@@ -15,13 +15,13 @@ async function graphql(query, variables) {
 
 const SERIES = `query Series($indicator: String!, $period: Period!) {
   series(indicator: $indicator, period: $period) {
-    year value valueText qualifier source { title }
+    year displayValue valueText qualifier source { title }
     observation { id flag note restatements { value valueText } }
   }
 }`;
 const TABLE = `query Breakdown($indicator: String!, $year: Int!, $rows: String!) {
   table(indicator: $indicator, year: $year, rows: $rows) {
-    rows { member { code label } cells { value valueText flag } }
+    rows { member { code label } cells { displayValue valueText flag } }
   }
 }`;
 const SERIES_HEIGHT = 260; // the stylesheet keeps this room for it, so nothing below moves
@@ -47,10 +47,10 @@ function show(figure, chart, label) {
 async function seriesChart(figure) {
   const { indicator, period, label } = figure.dataset;
   const { series } = await graphql(SERIES, { indicator, period: period.toUpperCase() });
-  const points = series.filter((p) => p.value !== null).map((p) => ({
+  const points = series.filter((p) => p.displayValue !== null).map((p) => ({
     ...p,
-    value: Number(p.value),
-    marked: Boolean(p.observation.flag) || p.observation.restatements.some((r) => r.value !== null && Number(r.value) !== Number(p.value)),
+    value: Number(p.displayValue),
+    marked: Boolean(p.observation.flag) || p.observation.restatements.some((r) => r.value !== null && Number(r.value) !== Number(p.displayValue)),
     tip: `${p.year}: ${printed(p)} (${p.source.title})` + (p.observation.flag ? ` — flagged: ${p.observation.note}` : "") +
       (p.observation.restatements.length ? ` — also printed as ${[...new Set(p.observation.restatements.map((r) => r.valueText))].join(", ")}` : ""),
   }));
@@ -73,8 +73,8 @@ async function breakdown(figure) {
   const { indicator, year, rows } = figure.dataset;
   const { table } = await graphql(TABLE, { indicator, year: Number(year), rows });
   return table.rows
-    .filter((r) => r.cells[0].value !== null)
-    .map((r) => ({ code: r.member.code, label: r.member.label, value: Number(r.cells[0].value), valueText: r.cells[0].valueText, flag: r.cells[0].flag }));
+    .filter((r) => r.cells[0].displayValue !== null)
+    .map((r) => ({ code: r.member.code, label: r.member.label, value: Number(r.cells[0].displayValue), valueText: r.cells[0].valueText, flag: r.cells[0].flag }));
 }
 
 async function barChart(figure) {
