@@ -199,7 +199,8 @@ class Member:
         return _spellings(info, self)
 
     @strawberry_django.field(
-        description='The other spellings that read as this member, besides its code and label ("Local/State/ICAC").'
+        description='The other spellings that read as this member, besides its code and label ("Local/State/ICAC").',
+        only=["code", "label"],
     )
     @batched
     def other_spellings(self, info: Info) -> list[str]:

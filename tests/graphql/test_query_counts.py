@@ -15,10 +15,12 @@ from tests.builders import Builder
 
 QUERIES = {
     "report-table": '{ table(indicator: "P.cases", year: 2000, rows: "P_state", columns: "P_status") '
-    "{ title columns { label } rows { member { label } cells { valueText flag } total { valueText } } "
+    "{ title columns { label } rows { member { label } cells { valueText flag displayValue displayText } "
+    "total { valueText } } "
     "totalRow { cells { valueText } } } }",
     "series": '{ series(indicator: "P.cases", members: [{dimension: "P_state", member: "S0"}, '
-    '{dimension: "P_status", member: "Active"}]) { year value change percentChange source { slug } } }',
+    '{dimension: "P_status", member: "Active"}]) { year value displayValue displayText change percentChange '
+    "comparedWithYear source { slug } } }",
     "page": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) '
     "{ totalCount items { id year valueText indicator { code topic { code } } source { slug } "
     "members { label dimension { code } } restatements { valueText } } } }",
@@ -28,14 +30,16 @@ QUERIES = {
     "page-every-field": '{ observations(filter: {indicators: ["P.cases"]}, limit: 100) '
     "{ items { ...Every v: value } } } "
     "fragment Every on Observation { id year period since asOf value valueText qualifier quote table note "
-    "correctedValue correctionReason version flag effectiveValue members { code } }",
+    "correctedValue correctionReason version flag effectiveValue displayValue displayText members { code } }",
     "aggregate": '{ aggregate(indicator: "P.cases", over: "P_state", groupBy: ["P_status"]) '
-    "{ year members { code } sum count printedTotal } }",
+    "{ year members { code } sum count printedTotal displayText "
+    "total { value displayValue displayText source { slug } restatements { valueText } } } }",
     "source-walk": '{ source(slug: "P-source") { title observationPage(limit: 10000) { totalCount hasNextPage '
     "items { year valueText indicator { code } members { label } restatements { valueText } } } } }",
     "source-walk-deprecated": '{ source(slug: "P-source") { title observations { year valueText '
     "indicator { code } members { label } restatements { valueText } } } }",
-    "coverage": '{ coverage(topic: "P") { indicator { code } breakdowns observations } }',
+    "coverage": '{ coverage(topic: "P") { indicator { code } breakdowns observations '
+    "printedBreakdowns { key dimensions { code } observations } } }",
     "indicator-walk": '{ indicators(topic: "P") { code years topic { name } } }',
 }
 SIZES = {"qcsmall": 10, "qcbig": 10_000}
@@ -122,12 +126,12 @@ def test_a_repeated_read_costs_one_query(name, datasets, gql):
 # Nested lists under many parents: each shape's parents are the builds below (np.i<n>, np-s<n>, np_d's members).
 NESTED = {
     "sources": "{ sources { slug observationPage(limit: 2) { totalCount hasNextPage "
-    "items { year restatements { valueText } history { label } } } } }",
+    "items { year restatements { valueText displayText } history { label kind qualityFlag } } } } }",
     "indicators": '{ indicators(topic: "np") { code years observationPage(limit: 2, allSources: true) '
     "{ totalCount items { year source { slug } members { code } history { at } } } "
     "observations(year: 2000) { valueText } } }",
-    "members": '{ dimension(code: "np_d") { members { code aliases observationPage(limit: 2) '
-    "{ totalCount hasNextPage items { year } } observations { year } } } }",
+    "members": '{ dimension(code: "np_d") { members { code aliases otherSpellings observationPage(limit: 2) '
+    "{ totalCount hasNextPage items { year displayText } } observations { year } } } }",
     "history": '{ observations(filter: {topic: "np"}, limit: 10000) { items { id history { label userId reason } } } }',
     "through-relations": '{ observations(filter: {topic: "np"}, limit: 10000) { items { '
     "indicator { years observationPage(limit: 1) { items { history { label } } } } "
