@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.db.models import Count
 
 from stats.models import Observation
 from stats.models.observations import EDITABLE_FIELDS
@@ -26,6 +27,12 @@ class HistoryEntry:
     reason: str
     channel: str
     changes: list[tuple[str, str, str]] = field(default_factory=list)  # (field, old, new) as printed
+
+
+def event_counts(observation_ids: list[int]) -> dict[int, int]:
+    """How many events each observation's history has, in one query."""
+    events = Observation.events.field.model.objects.filter(pgh_obj_id__in=observation_ids)
+    return dict(events.values_list("pgh_obj_id").annotate(n=Count("pgh_id")).order_by())
 
 
 def field_changes(before, after) -> list[tuple[str, str, str]]:

@@ -19,6 +19,7 @@ from stats.graphql import loaders
 from stats.graphql.context import catalog
 from stats.graphql.loaders import batched, batches, no_query
 from stats.graphql.pages import LIMIT_DESCRIPTION, OFFSET_DESCRIPTION, asked, page_bounds, selects
+from stats.history import event_counts
 
 # The deprecated unpaged lists of observations (Source/Indicator/Member.observations) stop here.
 LIST_CAP = 1000
@@ -372,30 +373,62 @@ class Observation:
         return catalog(info).breakdown(self.member_ids)
 
     @strawberry_django.field(
-        description="Recorded changes of this figure, oldest first, one page at a time (who and why for staff only)."
+        description="Recorded changes of this figure, oldest first, one page at a time (who and why for staff only).",
+        deprecation_reason="A list that does not say whether more follow: use historyPage (hasNextPage, totalCount).",
     )
     @batched
     def history(self, info: Info, limit: Limit = 100, offset: Offset = 0) -> list[HistoryEvent]:
         limit, offset = page_bounds(limit, offset)
-        staff = sees_identities(info)
-        fetch = lambda keys: loaders.history(keys, offset=offset, limit=limit, identities=staff)  # noqa: E731
-        events = batches(info).loader(("Observation.history", offset, limit, staff), fetch, list).load(info, self)
-        return [
-            HistoryEvent(
-                id=e.pgh_id,
-                label=e.pgh_label,
-                kind=HistoryEventKind(e.pgh_label),
-                at=e.pgh_created_at.isoformat(),
-                user_id=e.pgh_context.metadata.get("user") if staff and e.pgh_context else None,
-                reason=e.pgh_context.metadata.get("reason") if staff and e.pgh_context else None,
-                value=e.value,
-                corrected_value=e.corrected_value,
-                display_value=display_value(e.value, e.corrected_value),
-                flag=e.flag,
-                quality_flag=Flag(e.flag) if e.flag else None,
-            )
-            for e in events
-        ]
+        return _history(info, self, offset, limit)
+
+    @strawberry_django.field(
+        description="Recorded changes of this figure, oldest first, one page at a time (who and why for staff only)."
+    )
+    @batched
+    def history_page(self, info: Info, limit: Limit = 100, offset: Offset = 0) -> HistoryPage:
+        limit, offset = page_bounds(limit, offset)
+        wanted = asked(info)
+        events = []
+        if selects(wanted, ("items",)) or selects(wanted, ("hasNextPage",)):
+            events = _history(info, self, offset, limit + 1)  # one event past the page says another follows
+        total = 0
+        if selects(wanted, ("totalCount",)):
+            total = batches(info).loader(("Observation.historyCount",), event_counts, int).load(info, self)
+        return HistoryPage(
+            total_count=total, offset=offset, limit=limit, has_next_page=len(events) > limit, items=events[:limit]
+        )
+
+
+def _history(info: Info, observation, offset: int, limit: int) -> list[HistoryEvent]:
+    """One page of an observation's events, fetched with its siblings' (stats.graphql.loaders)."""
+    staff = sees_identities(info)
+    fetch = lambda keys: loaders.history(keys, offset=offset, limit=limit, identities=staff)  # noqa: E731
+    events = batches(info).loader(("Observation.history", offset, limit, staff), fetch, list).load(info, observation)
+    return [
+        HistoryEvent(
+            id=e.pgh_id,
+            label=e.pgh_label,
+            kind=HistoryEventKind(e.pgh_label),
+            at=e.pgh_created_at.isoformat(),
+            user_id=e.pgh_context.metadata.get("user") if staff and e.pgh_context else None,
+            reason=e.pgh_context.metadata.get("reason") if staff and e.pgh_context else None,
+            value=e.value,
+            corrected_value=e.corrected_value,
+            display_value=display_value(e.value, e.corrected_value),
+            flag=e.flag,
+            quality_flag=Flag(e.flag) if e.flag else None,
+        )
+        for e in events
+    ]
+
+
+@strawberry.type(description="A page of an observation's recorded changes (offset pagination) with the total count.")
+class HistoryPage:
+    total_count: int = strawberry.field(description="How many changes are recorded, over all pages.")
+    offset: int = strawberry.field(description="Index of the first item of this page.")
+    limit: int = strawberry.field(description="Page size asked for (capped at the server's maximum).")
+    has_next_page: bool = strawberry.field(description="Whether changes follow this page (ask with offset + limit).")
+    items: list[HistoryEvent] = strawberry.field(description="The changes of this page, oldest first.")
 
 
 def sees_identities(info: Info) -> bool:

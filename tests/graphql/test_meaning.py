@@ -6,6 +6,7 @@ import pytest
 from stats import reads
 from stats.graphql.schema import schema
 from stats.lookups import CatalogLookup, LookupFailed
+from stats.models import Observation
 
 GARBLED = {"indicator": "cybertipline.reports", "year": 2021}  # printed "29,397,681 million", corrected
 FIGURE_FIELDS = "value valueText correctedValue displayValue displayText"
@@ -173,6 +174,25 @@ def test_history_events_are_an_upper_case_enum(gql):
     assert (event["qualityFlag"], event["flag"]) == (item["flag"], "garbled")
 
 
+def test_a_history_page_says_whether_more_follow(gql):
+    obs = Observation.objects.get(
+        indicator__code="cybertipline.reports", year=2021, source__slug="impact-2021", member_ids=[]
+    )
+    for note in ("checked once", "checked twice"):  # two more events after the load's insert
+        Observation.objects.filter(id=obs.id).update(note=note)
+    query = """query H($offset: Int!) { observations(filter: {indicators: ["cybertipline.reports"], year: 2021,
+        breakdown: []}) { items { id historyPage(limit: 2, offset: $offset) { totalCount hasNextPage offset limit
+        items { kind } } } } }"""
+    pages = []
+    for offset in (0, 2):
+        item = next(i for i in gql(query, {"offset": offset})["observations"]["items"] if i["id"] == str(obs.id))
+        pages.append(item["historyPage"])
+    assert [(p["totalCount"], p["hasNextPage"], [e["kind"] for e in p["items"]]) for p in pages] == [
+        (3, True, ["INSERT", "UPDATE"]),
+        (3, False, ["UPDATE"]),
+    ]
+
+
 def test_other_spellings_leave_out_the_code_and_label(gql):
     query = '{ dimension(code: "agency") { members { code label aliases otherSpellings } } }'
     members = {m["code"]: m for m in gql(query)["dimension"]["members"]}
@@ -214,6 +234,7 @@ def test_the_old_shapes_are_deprecated_with_a_reason():
         "Member.aliases",
         "HistoryEvent.label",
         "HistoryEvent.flag",
+        "Observation.history",
     ):
         assert deprecated.get(name), name
     assert "displayValue" in deprecated["SeriesPoint.value"]

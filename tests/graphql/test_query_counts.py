@@ -133,6 +133,8 @@ NESTED = {
     "members": '{ dimension(code: "np_d") { members { code aliases otherSpellings observationPage(limit: 2) '
     "{ totalCount hasNextPage items { year displayText } } observations { year } } } }",
     "history": '{ observations(filter: {topic: "np"}, limit: 10000) { items { id history { label userId reason } } } }',
+    "history-page": '{ observations(filter: {topic: "np"}, limit: 10000) { items { id '
+    "historyPage(limit: 1) { totalCount hasNextPage items { kind at } } } } }",
     "through-relations": '{ observations(filter: {topic: "np"}, limit: 10000) { items { '
     "indicator { years observationPage(limit: 1) { items { history { label } } } } "
     "source { observationPage(limit: 1) { totalCount } } members { aliases observations(year: 2000) { id } } } } }",
