@@ -1,4 +1,5 @@
-"""Root queries. Resolvers are thin: filtering, grouping and sums happen in the database."""
+"""Root queries. Resolvers are thin: they check the codes they are given and shape what a named read
+(stats.reads: table, series, aggregate, coverage) returns; filtering, grouping and sums happen in the database."""
 
 from __future__ import annotations
 
