@@ -14,7 +14,8 @@ def test_the_checked_in_schema_matches_the_code():
     )
 
 
-def test_every_type_and_field_is_described():
+def test_every_type_field_argument_and_enum_value_is_described():
+    """Also where node is missing (the linter's rules, tests/graphql/test_schema_lint.py, check the same and more)."""
     undescribed = []
     for name, graphql_type in schema._schema.type_map.items():
         if name.startswith("__") or name in {"String", "Int", "Boolean", "ID", "Float", "Date"}:
@@ -24,4 +25,10 @@ def test_every_type_and_field_is_described():
         for field_name, field in (getattr(graphql_type, "fields", None) or {}).items():
             if not field.description:
                 undescribed.append(f"{name}.{field_name}")
+            for argument_name, argument in (getattr(field, "args", None) or {}).items():
+                if not argument.description:
+                    undescribed.append(f"{name}.{field_name}({argument_name})")
+        for value_name, value in (getattr(graphql_type, "values", None) or {}).items():
+            if not value.description:
+                undescribed.append(f"{name}.{value_name}")
     assert undescribed == []
