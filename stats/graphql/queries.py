@@ -104,7 +104,7 @@ class SeriesPoint:
     )
     compared_with_year: int | None = strawberry.field(
         description=(
-            "The year change and percentChange compare with: the previous year that has the figure, "
+            "The year that change and percentChange compare with: the previous year that has the figure, "
             "not always the year before (2021 → 2024 where 2022 and 2023 are missing); null without a change."
         )
     )
