@@ -41,6 +41,19 @@ def test_home_shows_each_topics_headline_figures_with_qualifier_and_source(db, c
     assert 'href="/indicators/missing.cases/"' in response.content.decode()
 
 
+def test_indicator_page_says_which_year_a_change_is_compared_with_across_a_gap(db, client):
+    content = client.get("/indicators/amber.recoveries_cumulative/").content.decode()  # printed 2020, 2021, 2024
+    figures = re.search(r'<table class="figures">(.*?)</table>', content, re.S)[1]
+    changes = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", figures, re.S)[1:]:
+        year = re.search(r'<th scope="row">(\d+)</th>', row)[1]
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        changes[int(year)] = " ".join(re.sub(r"<[^>]+>", " ", cells[2]).split())
+    assert changes[2020] == "—"
+    assert changes[2021].endswith("%")  # against 2020, the year before: no year said
+    assert changes[2024].endswith("% since 2021")
+
+
 def test_search_finds_missing_children_by_state_and_opens_that_year(db, client):
     response = client.get("/search", {"q": "missing children by state, 2024"})
     assert response.status_code == 200
