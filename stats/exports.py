@@ -31,6 +31,7 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 FETCH_ROWS = 5000
+CHUNK_BYTES = 256 * 1024
 
 
 def escape_formula(value):
@@ -40,12 +41,12 @@ def escape_formula(value):
     return value
 
 
-_SQL_FORMULA_STARTS = ", ".join("E'" + c.encode("unicode_escape").decode() + "'" for c in FORMULA_STARTS)
+_SQL_FORMULA_STARTS = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
 
 
 def _escaped(expression: str) -> str:
-    """``escape_formula`` in SQL."""
-    return f"CASE WHEN left({expression}, 1) IN ({_SQL_FORMULA_STARTS}) THEN '''' || {expression} ELSE {expression} END"
+    """``escape_formula`` in SQL (the first character's code: one integer test per value)."""
+    return f"CASE WHEN ascii({expression}) IN ({_SQL_FORMULA_STARTS}) THEN '''' || {expression} ELSE {expression} END"
 
 
 def _dimensions() -> list:
@@ -73,48 +74,80 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
         expression = _escaped(expression) if escape and safe_for_spreadsheets else expression
         return f"NULLIF({expression}, '')" if for_csv else expression
 
-    def decimal(column: str) -> str:
-        return text(f"coalesce(trim_scale({column})::text, '')")
+    def decimal(column: str) -> str:  # made text once, in the inner query: the CASE reads it twice
+        return text(f"coalesce({column}, '')")
 
     columns = [
-        "o.id", text("s.document"), text("s.slug"), text("s.title"), "o.year", "o.period", "o.since",
-        "to_char(o.as_of, 'YYYY-MM-DD')", text("t.code"), text("i.code"), text("i.name"), "i.unit",
-        *[text(f"b.cells[{n}]") for n in range(1, len(dimensions) + 1)],
-        decimal("o.value"), text("o.value_text"), "o.qualifier", decimal("o.corrected_value"),
+        "o.id", "s.document", "s.slug", "s.title", "o.year", "o.period", "o.since",
+        "to_char(o.as_of, 'YYYY-MM-DD')", "i.topic", "i.code", "i.name", "i.unit",
+        *[f"b.member_{n}" for n in range(len(dimensions))],
+        decimal("o.value_digits"), text("o.value_text"), "o.qualifier", decimal("o.corrected_digits"),
         text("o.correction_reason"), text("o.flag", escape=False), text("o.note"),
         "CASE WHEN o.is_preferred THEN 'True' ELSE 'False' END" if for_csv else "o.is_preferred",
         text('o."table"'), text("o.quote"), text("coalesce(r.also, '')"),
     ]  # fmt: skip
+    # A breakdown's label in each dimension's column (a breakdown has at most one member per dimension).
+    cells = [
+        text(f"coalesce(max(m.label) FILTER (WHERE m.dimension_id = {int(d.id)}), '')") + f" AS member_{n}"
+        for n, d in enumerate(dimensions)
+    ]
+    own = """o.id, o.source_id, o.indicator_id, o.member_ids, o.year, o.period, o.since, o.as_of,
+             trim_scale(o.value)::text AS value_digits, o.value_text, o.qualifier,
+             trim_scale(o.corrected_value)::text AS corrected_digits, o.correction_reason, o.flag, o.note,
+             o.is_preferred, o."table", o.quote"""
     params: list = []
-    where = ""
     if queryset is not None and queryset.query.where:
-        subquery, found = queryset.values("pk").query.sql_with_params()
-        where, params = f"WHERE o.id IN ({subquery})", list(found)
+        # A selection: its rows, sorted on integer keys (each source's and indicator's rank, not their text).
+        subquery, params = queryset.values("pk").query.sql_with_params()
+        ordered = f"""
+            SELECT {own}, sr.rank AS source_rank, ir.rank AS indicator_rank
+              FROM stats_observation o
+              JOIN source_rank sr ON sr.id = o.source_id
+              JOIN indicator_rank ir ON ir.id = o.indicator_id
+             WHERE o.id IN ({subquery})
+             ORDER BY sr.rank, ir.rank, o.year, o.id"""
+    else:
+        # The whole table: read source by source and indicator by indicator in their order through the
+        # fact index, so only each pair's rows are sorted (by year and id), never the whole table at once.
+        ordered = f"""
+            SELECT o.*, p.source_rank, p.indicator_rank
+              FROM (SELECT sr.id AS source_id, sr.rank AS source_rank, ir.id AS indicator_id, ir.rank AS indicator_rank
+                      FROM source_rank sr CROSS JOIN indicator_rank ir ORDER BY sr.rank, ir.rank) p
+              CROSS JOIN LATERAL (
+                SELECT {own} FROM stats_observation o
+                 WHERE o.source_id = p.source_id AND o.indicator_id = p.indicator_id OFFSET 0
+              ) o
+             ORDER BY p.source_rank, p.indicator_rank, o.year, o.id"""
     labels = ", ".join(["(%s, %s)"] * len(Qualifier.choices))
+    # Sorted first, formatted after: nested loops that keep the order add the catalog's text and each
+    # breakdown's labels, made once per source, indicator and breakdown (Memoize), so the per-row work
+    # is the formatting of the observation's own columns.
     query = f"""
-        WITH picked AS MATERIALIZED (SELECT o.* FROM stats_observation o {where}),
-        breakdowns AS MATERIALIZED (
-          SELECT d.member_ids, (SELECT array_agg(coalesce(m.label, '') ORDER BY dim.n)
-                                  FROM unnest(%s::bigint[]) WITH ORDINALITY dim(id, n)
-                                  LEFT JOIN stats_member m ON m.dimension_id = dim.id AND m.id = ANY (d.member_ids)
-                               ) AS cells
-            FROM (SELECT DISTINCT member_ids FROM picked) d
-        ),
-        restated AS (
-          SELECT r.observation_id, string_agg(r.value_text || ' (' || q.label || ')', '; ' ORDER BY r.id) AS also
-            FROM stats_restatement r JOIN (VALUES {labels}) q(code, label) ON q.code = r.qualifier
-           GROUP BY r.observation_id
-        )
+        WITH source_rank AS MATERIALIZED (
+          SELECT id, dense_rank() OVER (ORDER BY edition, slug) AS rank FROM stats_source),
+        indicator_rank AS MATERIALIZED (
+          SELECT id, dense_rank() OVER (ORDER BY code) AS rank FROM stats_indicator)
         SELECT {", ".join(columns)}
-          FROM picked o
-          JOIN stats_source s ON s.id = o.source_id
-          JOIN stats_indicator i ON i.id = o.indicator_id
-          JOIN stats_topic t ON t.id = i.topic_id
-          JOIN breakdowns b ON b.member_ids = o.member_ids
-          LEFT JOIN restated r ON r.observation_id = o.id
-         ORDER BY s.edition, s.slug, i.code, o.year, o.id
+          FROM ({ordered}) o
+          LEFT JOIN LATERAL (
+            SELECT string_agg(r.value_text || ' (' || q.label || ')', '; ' ORDER BY r.id) AS also
+              FROM stats_restatement r JOIN (VALUES {labels}) q(code, label) ON q.code = r.qualifier
+             WHERE r.observation_id = o.id
+          ) r ON true
+          CROSS JOIN LATERAL (
+            SELECT {text("s.document")} AS document, {text("s.slug")} AS slug, {text("s.title")} AS title
+              FROM stats_source s WHERE s.id = o.source_id OFFSET 0
+          ) s
+          CROSS JOIN LATERAL (
+            SELECT {text("t.code")} AS topic, {text("i.code")} AS code, {text("i.name")} AS name, i.unit
+              FROM stats_indicator i JOIN stats_topic t ON t.id = i.topic_id WHERE i.id = o.indicator_id OFFSET 0
+          ) i
+          CROSS JOIN LATERAL (
+            SELECT {", ".join(cells) or "NULL"} FROM stats_member m WHERE m.id = ANY (o.member_ids)
+          ) b
+         ORDER BY o.source_rank, o.indicator_rank, o.year, o.id
     """
-    params = [*params, [d.id for d in dimensions], *[v for choice in Qualifier.choices for v in choice]]
+    params = [*params, *[v for choice in Qualifier.choices for v in choice]]
     return headers, query, params
 
 
@@ -145,18 +178,26 @@ def facts_dataset(queryset=None, *, safe_for_spreadsheets: bool = True) -> tabli
 
 
 def facts_csv(queryset=None) -> Iterator[bytes]:
-    """The facts table as UTF-8 CSV, in the blocks PostgreSQL's COPY sends."""
+    """The facts table as UTF-8 CSV, as PostgreSQL's COPY writes it, in pieces of about CHUNK_BYTES.
+
+    COPY sends one message per row: gathered, a million rows are a few hundred writes to the file or
+    the socket, not a million.
+    """
     headers, query, params = _facts_query(queryset, safe_for_spreadsheets=True, for_csv=True)
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(headers)
-    yield header.getvalue().encode()
+    chunk = bytearray(header.getvalue().encode())
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", params) as copy,
     ):
-        for block in copy:
-            yield bytes(block)
+        for row in copy:
+            chunk += row
+            if len(chunk) >= CHUNK_BYTES:
+                yield bytes(chunk)
+                chunk.clear()
+    yield bytes(chunk)
 
 
 def facts_bytes(queryset, file_format: str) -> Iterator[bytes]:
