@@ -84,21 +84,28 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
         decimal("o.value_digits"), text("o.value_text"), "o.qualifier", decimal("o.corrected_digits"),
         text("o.correction_reason"), text("o.flag", escape=False), text("o.note"),
         "CASE WHEN o.is_preferred THEN 'True' ELSE 'False' END" if for_csv else "o.is_preferred",
-        text('o."table"'), text("o.quote"), text("coalesce(r.also, '')"),
+        text('o."table"'), text("o.quote"), text("coalesce(o.also, '')"),
     ]  # fmt: skip
     # A breakdown's label in each dimension's column (a breakdown has at most one member per dimension).
     cells = [
         text(f"coalesce(max(m.label) FILTER (WHERE m.dimension_id = {int(d.id)}), '')") + f" AS member_{n}"
         for n, d in enumerate(dimensions)
     ]
-    own = """o.id, o.source_id, o.indicator_id, o.member_ids, o.year, o.period, o.since, o.as_of,
+    # The other printings of a figure, looked up only for the few figures that have any (a hashed subplan).
+    also = f"""CASE WHEN o.id IN (SELECT observation_id FROM stats_restatement) THEN (
+        SELECT string_agg(r.value_text || ' (' || q.label || ')', '; ' ORDER BY r.id)
+          FROM stats_restatement r JOIN (VALUES {", ".join(["(%s, %s)"] * len(Qualifier.choices))}) q(code, label)
+               ON q.code = r.qualifier
+         WHERE r.observation_id = o.id) END"""
+    own = f"""o.id, o.source_id, o.indicator_id, o.member_ids, o.year, o.period, o.since, o.as_of,
              trim_scale(o.value)::text AS value_digits, o.value_text, o.qualifier,
              trim_scale(o.corrected_value)::text AS corrected_digits, o.correction_reason, o.flag, o.note,
-             o.is_preferred, o."table", o.quote"""
-    params: list = []
+             o.is_preferred, o."table", o.quote, {also} AS also"""
+    params: list = [v for choice in Qualifier.choices for v in choice]
     if queryset is not None and queryset.query.where:
         # A selection: its rows, sorted on integer keys (each source's and indicator's rank, not their text).
-        subquery, params = queryset.values("pk").query.sql_with_params()
+        subquery, found = queryset.values("pk").query.sql_with_params()
+        params += found
         ordered = f"""
             SELECT {own}, sr.rank AS source_rank, ir.rank AS indicator_rank
               FROM stats_observation o
@@ -118,7 +125,6 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
                  WHERE o.source_id = p.source_id AND o.indicator_id = p.indicator_id OFFSET 0
               ) o
              ORDER BY p.source_rank, p.indicator_rank, o.year, o.id"""
-    labels = ", ".join(["(%s, %s)"] * len(Qualifier.choices))
     # Sorted first, formatted after: nested loops that keep the order add the catalog's text and each
     # breakdown's labels, made once per source, indicator and breakdown (Memoize), so the per-row work
     # is the formatting of the observation's own columns.
@@ -129,11 +135,6 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
           SELECT id, dense_rank() OVER (ORDER BY code) AS rank FROM stats_indicator)
         SELECT {", ".join(columns)}
           FROM ({ordered}) o
-          LEFT JOIN LATERAL (
-            SELECT string_agg(r.value_text || ' (' || q.label || ')', '; ' ORDER BY r.id) AS also
-              FROM stats_restatement r JOIN (VALUES {labels}) q(code, label) ON q.code = r.qualifier
-             WHERE r.observation_id = o.id
-          ) r ON true
           CROSS JOIN LATERAL (
             SELECT {text("s.document")} AS document, {text("s.slug")} AS slug, {text("s.title")} AS title
               FROM stats_source s WHERE s.id = o.source_id OFFSET 0
@@ -147,7 +148,6 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
           ) b
          ORDER BY o.source_rank, o.indicator_rank, o.year, o.id
     """
-    params = [*params, *[v for choice in Qualifier.choices for v in choice]]
     return headers, query, params
 
 
