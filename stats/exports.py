@@ -61,8 +61,13 @@ def facts_headers() -> list[str]:
             "table", "quote", "also_printed_as"]  # fmt: skip
 
 
-def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[list[str], str, list]:
+def _facts_query(
+    queryset, safe_for_spreadsheets: bool, for_csv: bool, preferred_only: bool = False
+) -> tuple[list[str], str, list]:
     """The header, and the query (with its parameters) giving the rows of the facts table.
+
+    ``preferred_only``: only the preferred source's figure of each fact (the whole table's fast path
+    keeps it; a queryset filtering on it would be read as a selection, sorted at once).
 
     ``for_csv``: every column as text, empty text as NULL (COPY then writes it unquoted, as Python's
     csv module does) and the preferred flag as True/False.
@@ -102,6 +107,7 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
              trim_scale(o.corrected_value)::text AS corrected_digits, o.correction_reason, o.flag, o.note,
              o.is_preferred, o."table", o.quote, {also} AS also"""
     params: list = [v for choice in Qualifier.choices for v in choice]
+    preferred = " AND o.is_preferred" if preferred_only else ""
     if queryset is not None and queryset.query.where:
         # A selection: its rows, sorted on integer keys (each source's and indicator's rank, not their text).
         subquery, found = queryset.values("pk").query.sql_with_params()
@@ -111,7 +117,7 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
               FROM stats_observation o
               JOIN source_rank sr ON sr.id = o.source_id
               JOIN indicator_rank ir ON ir.id = o.indicator_id
-             WHERE o.id IN ({subquery})
+             WHERE o.id IN ({subquery}){preferred}
              ORDER BY sr.rank, ir.rank, o.year, o.id"""
     else:
         # The whole table: read source by source and indicator by indicator in their order through the
@@ -122,7 +128,7 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
                       FROM source_rank sr CROSS JOIN indicator_rank ir ORDER BY sr.rank, ir.rank) p
               CROSS JOIN LATERAL (
                 SELECT {own} FROM stats_observation o
-                 WHERE o.source_id = p.source_id AND o.indicator_id = p.indicator_id OFFSET 0
+                 WHERE o.source_id = p.source_id AND o.indicator_id = p.indicator_id{preferred} OFFSET 0
               ) o
              ORDER BY p.source_rank, p.indicator_rank, o.year, o.id"""
     # Sorted first, formatted after: nested loops that keep the order add the catalog's text and each
@@ -151,10 +157,12 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
     return headers, query, params
 
 
-def facts_rows(queryset=None, *, safe_for_spreadsheets: bool = True) -> tuple[list[str], Iterator[list]]:
+def facts_rows(
+    queryset=None, *, safe_for_spreadsheets: bool = True, preferred_only: bool = False
+) -> tuple[list[str], Iterator[list]]:
     """The header and the rows (a generator over a server-side cursor) of the flat facts table:
     one row per observation, one column per dimension holding the member's label."""
-    headers, query, params = _facts_query(queryset, safe_for_spreadsheets, for_csv=False)
+    headers, query, params = _facts_query(queryset, safe_for_spreadsheets, for_csv=False, preferred_only=preferred_only)
 
     def generate() -> Iterator[list]:
         with transaction.atomic():
@@ -177,13 +185,13 @@ def facts_dataset(queryset=None, *, safe_for_spreadsheets: bool = True) -> tabli
     return data
 
 
-def facts_csv(queryset=None) -> Iterator[bytes]:
+def facts_csv(queryset=None, *, preferred_only: bool = False) -> Iterator[bytes]:
     """The facts table as UTF-8 CSV, as PostgreSQL's COPY writes it, in pieces of about CHUNK_BYTES.
 
     COPY sends one message per row: gathered, a million rows are a few hundred writes to the file or
     the socket, not a million.
     """
-    headers, query, params = _facts_query(queryset, safe_for_spreadsheets=True, for_csv=True)
+    headers, query, params = _facts_query(queryset, True, for_csv=True, preferred_only=preferred_only)
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(headers)
     chunk = bytearray(header.getvalue().encode())
@@ -200,12 +208,12 @@ def facts_csv(queryset=None) -> Iterator[bytes]:
     yield bytes(chunk)
 
 
-def facts_bytes(queryset, file_format: str) -> Iterator[bytes]:
+def facts_bytes(queryset, file_format: str, *, preferred_only: bool = False) -> Iterator[bytes]:
     """The facts table as CSV or JSON, in pieces."""
     if file_format == "csv":
-        yield from facts_csv(queryset)
+        yield from facts_csv(queryset, preferred_only=preferred_only)
     elif file_format == "json":
-        headers, rows = facts_rows(queryset)
+        headers, rows = facts_rows(queryset, preferred_only=preferred_only)
         yield b"["
         for n, row in enumerate(rows):
             yield ((",\n" if n else "\n") + json.dumps(dict(zip(headers, row, strict=True)), default=str)).encode()
@@ -214,13 +222,13 @@ def facts_bytes(queryset, file_format: str) -> Iterator[bytes]:
         raise ValueError(f"unknown format {file_format!r} (csv, json or xlsx)")
 
 
-def write_facts(out: IO[bytes], file_format: str, queryset=None) -> None:
+def write_facts(out: IO[bytes], file_format: str, queryset=None, *, preferred_only: bool = False) -> None:
     """Write the facts table to the binary stream ``out`` as it is read (CSV, JSON or XLSX)."""
     if file_format != "xlsx":
-        for block in facts_bytes(queryset, file_format):
+        for block in facts_bytes(queryset, file_format, preferred_only=preferred_only):
             out.write(block)
         return
-    headers, rows = facts_rows(queryset)
+    headers, rows = facts_rows(queryset, preferred_only=preferred_only)
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("facts")
     sheet.append(headers)

@@ -72,6 +72,16 @@ def test_copy_writes_what_the_rows_say_for_the_whole_table_and_a_selection(shuff
     assert b"".join(facts_csv(Observation.objects.filter(pk__gt=0))) == whole
 
 
+def test_preferred_only_reads_the_whole_table_and_keeps_one_figure_per_fact(shuffled, build):
+    again = build.observation(shuffled[1].indicator, build.source("export-a", edition=2032), 2031, "7")
+    preferred = b"".join(facts_csv(preferred_only=True))
+    assert preferred == b"".join(facts_csv(Observation.objects.preferred()))
+    ids = [int(r["observation_id"]) for r in csv.DictReader(io.StringIO(preferred.decode()))]
+    order = ("source__edition", "source__slug", "indicator__code", "year", "id")
+    assert ids == [o.id for o in Observation.objects.preferred().order_by(*order)]
+    assert len({shuffled[1].id, again.id} & set(ids)) == 1  # one figure per fact
+
+
 def test_a_row_is_formatted_for_spreadsheets(shuffled):
     rows = {int(r["observation_id"]): r for r in csv.DictReader(io.StringIO(b"".join(facts_csv()).decode()))}
     first, restated, formula, _, signed, corrected = (rows[o.id] for o in shuffled)
