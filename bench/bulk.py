@@ -21,7 +21,7 @@ SMALL = 100_000
 
 def run(rows: int, log=print) -> dict:
     """Every measurement of the section; ``rows`` is the large import (the small one is 100,000 rows)."""
-    from bench import imports
+    from bench import admin_preview, imports
 
     results = {"rows": rows, "load": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -35,6 +35,7 @@ def run(rows: int, log=print) -> dict:
             log(f"{name}: {_rate(results[name]):,.0f} rows/s, {results[name]['peak_mb']:.0f} MB")
         results["export"] = imports.measure_export(large, Path(tmp) / "facts.csv")
         log(f"export: {_rate(results['export']):,.0f} rows/s, {results['export']['peak_mb']:.0f} MB")
+    results["admin"] = admin_preview.run(log=log)
     results["load"] = [round(a, 1) for a in (*results["load"], *os.getloadavg())]
     return results
 
@@ -51,7 +52,7 @@ def section(results: dict) -> list[str]:
         return "**met**" if ok else f"**not met**{': ' + why if why else ''}"
 
     service, small, command = results["service"], results["service_small"], results["command"]
-    copy, export = results["copy"], results["export"]
+    copy, export, admin = results["copy"], results["export"], results["admin"]
     memory_growth = service["peak_mb"] / small["peak_mb"]
     rows = [
         (f"import service (validated, all-or-nothing), {small['rows']:,} rows", small),
@@ -60,6 +61,11 @@ def section(results: dict) -> list[str]:
         ("COPY into stats_observation, every rule (per statement)", copy),
         ("COPY into an unconstrained table of the same shape (floor)", results["floor"]),
         (f"`manage.py export_facts` (CSV, whole warehouse), {export['rows']:,} rows", export),
+        (
+            f"admin import (upload, preview, confirm: `bench.admin_preview`), {admin['largest']['rows']:,} rows, "
+            f"peak {admin['growth']:.2f}x its peak at {admin['smallest']['rows']:,}",
+            admin["largest"],
+        ),
     ]
     before, after = results["load"][:3], results["load"][3:]
     lines = [

@@ -31,6 +31,7 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 FETCH_ROWS = 5000
+CHUNK_BYTES = 256 * 1024
 
 
 def escape_formula(value):
@@ -40,12 +41,12 @@ def escape_formula(value):
     return value
 
 
-_SQL_FORMULA_STARTS = ", ".join("E'" + c.encode("unicode_escape").decode() + "'" for c in FORMULA_STARTS)
+_SQL_FORMULA_STARTS = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
 
 
 def _escaped(expression: str) -> str:
-    """``escape_formula`` in SQL."""
-    return f"CASE WHEN left({expression}, 1) IN ({_SQL_FORMULA_STARTS}) THEN '''' || {expression} ELSE {expression} END"
+    """``escape_formula`` in SQL (the first character's code: one integer test per value)."""
+    return f"CASE WHEN ascii({expression}) IN ({_SQL_FORMULA_STARTS}) THEN '''' || {expression} ELSE {expression} END"
 
 
 def _dimensions() -> list:
@@ -60,8 +61,13 @@ def facts_headers() -> list[str]:
             "preferred", "table", "quote", "also_printed_as"]  # fmt: skip
 
 
-def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[list[str], str, list]:
+def _facts_query(
+    queryset, safe_for_spreadsheets: bool, for_csv: bool, preferred_only: bool = False
+) -> tuple[list[str], str, list]:
     """The header, and the query (with its parameters) giving the rows of the facts table.
+
+    ``preferred_only``: only the preferred source's figure of each fact (the whole table's fast path
+    keeps it; a queryset filtering on it would be read as a selection, sorted at once).
 
     ``for_csv``: every column as text, empty text as NULL (COPY then writes it unquoted, as Python's
     csv module does) and the preferred flag as True/False.
@@ -73,56 +79,93 @@ def _facts_query(queryset, safe_for_spreadsheets: bool, for_csv: bool) -> tuple[
         expression = _escaped(expression) if escape and safe_for_spreadsheets else expression
         return f"NULLIF({expression}, '')" if for_csv else expression
 
-    def decimal(column: str) -> str:
-        return text(f"coalesce(trim_scale({column})::text, '')")
+    def decimal(column: str) -> str:  # made text once, in the inner query: the CASE reads it twice
+        return text(f"coalesce({column}, '')")
 
     columns = [
-        "o.id", text("s.document"), text("s.slug"), text("s.title"), "o.year", "o.period", "o.since",
-        "to_char(o.as_of, 'YYYY-MM-DD')", text("t.code"), text("i.code"), text("i.name"), "i.unit",
-        *[text(f"b.cells[{n}]") for n in range(1, len(dimensions) + 1)],
-        decimal("o.value"), text("o.value_text"), "o.qualifier", decimal("o.corrected_value"),
-        decimal("coalesce(o.corrected_value, o.value)"), text("o.correction_reason"), text("o.flag", escape=False),
-        text("o.note"),
+        "o.id", "s.document", "s.slug", "s.title", "o.year", "o.period", "o.since",
+        "to_char(o.as_of, 'YYYY-MM-DD')", "i.topic", "i.code", "i.name", "i.unit",
+        *[f"b.member_{n}" for n in range(len(dimensions))],
+        decimal("o.value_digits"), text("o.value_text"), "o.qualifier", decimal("o.corrected_digits"),
+        decimal("o.display_digits"),
+        text("o.correction_reason"), text("o.flag", escape=False), text("o.note"),
         "CASE WHEN o.is_preferred THEN 'True' ELSE 'False' END" if for_csv else "o.is_preferred",
-        text('o."table"'), text("o.quote"), text("coalesce(r.also, '')"),
+        text('o."table"'), text("o.quote"), text("coalesce(o.also, '')"),
     ]  # fmt: skip
-    params: list = []
-    where = ""
+    # A breakdown's label in each dimension's column (a breakdown has at most one member per dimension).
+    cells = [
+        text(f"coalesce(max(m.label) FILTER (WHERE m.dimension_id = {int(d.id)}), '')") + f" AS member_{n}"
+        for n, d in enumerate(dimensions)
+    ]
+    # The other printings of a figure, looked up only for the few figures that have any (a hashed subplan).
+    also = f"""CASE WHEN o.id IN (SELECT observation_id FROM stats_restatement) THEN (
+        SELECT string_agg(r.value_text || ' (' || q.label || ')', '; ' ORDER BY r.id)
+          FROM stats_restatement r JOIN (VALUES {", ".join(["(%s, %s)"] * len(Qualifier.choices))}) q(code, label)
+               ON q.code = r.qualifier
+         WHERE r.observation_id = o.id) END"""
+    own = f"""o.id, o.source_id, o.indicator_id, o.member_ids, o.year, o.period, o.since, o.as_of,
+             trim_scale(o.value)::text AS value_digits, o.value_text, o.qualifier,
+             trim_scale(o.corrected_value)::text AS corrected_digits,
+             trim_scale(coalesce(o.corrected_value, o.value))::text AS display_digits,
+             o.correction_reason, o.flag, o.note,
+             o.is_preferred, o."table", o.quote, {also} AS also"""
+    params: list = [v for choice in Qualifier.choices for v in choice]
+    preferred = " AND o.is_preferred" if preferred_only else ""
     if queryset is not None and queryset.query.where:
+        # A selection: its rows, sorted on integer keys (each source's and indicator's rank, not their text).
         subquery, found = queryset.values("pk").query.sql_with_params()
-        where, params = f"WHERE o.id IN ({subquery})", list(found)
-    labels = ", ".join(["(%s, %s)"] * len(Qualifier.choices))
+        params += found
+        ordered = f"""
+            SELECT {own}, sr.rank AS source_rank, ir.rank AS indicator_rank
+              FROM stats_observation o
+              JOIN source_rank sr ON sr.id = o.source_id
+              JOIN indicator_rank ir ON ir.id = o.indicator_id
+             WHERE o.id IN ({subquery}){preferred}
+             ORDER BY sr.rank, ir.rank, o.year, o.id"""
+    else:
+        # The whole table: read source by source and indicator by indicator in their order through the
+        # fact index, so only each pair's rows are sorted (by year and id), never the whole table at once.
+        ordered = f"""
+            SELECT o.*, p.source_rank, p.indicator_rank
+              FROM (SELECT sr.id AS source_id, sr.rank AS source_rank, ir.id AS indicator_id, ir.rank AS indicator_rank
+                      FROM source_rank sr CROSS JOIN indicator_rank ir ORDER BY sr.rank, ir.rank) p
+              CROSS JOIN LATERAL (
+                SELECT {own} FROM stats_observation o
+                 WHERE o.source_id = p.source_id AND o.indicator_id = p.indicator_id{preferred} OFFSET 0
+              ) o
+             ORDER BY p.source_rank, p.indicator_rank, o.year, o.id"""
+    # Sorted first, formatted after: nested loops that keep the order add the catalog's text and each
+    # breakdown's labels, made once per source, indicator and breakdown (Memoize), so the per-row work
+    # is the formatting of the observation's own columns.
     query = f"""
-        WITH picked AS MATERIALIZED (SELECT o.* FROM stats_observation o {where}),
-        breakdowns AS MATERIALIZED (
-          SELECT d.member_ids, (SELECT array_agg(coalesce(m.label, '') ORDER BY dim.n)
-                                  FROM unnest(%s::bigint[]) WITH ORDINALITY dim(id, n)
-                                  LEFT JOIN stats_member m ON m.dimension_id = dim.id AND m.id = ANY (d.member_ids)
-                               ) AS cells
-            FROM (SELECT DISTINCT member_ids FROM picked) d
-        ),
-        restated AS (
-          SELECT r.observation_id, string_agg(r.value_text || ' (' || q.label || ')', '; ' ORDER BY r.id) AS also
-            FROM stats_restatement r JOIN (VALUES {labels}) q(code, label) ON q.code = r.qualifier
-           GROUP BY r.observation_id
-        )
+        WITH source_rank AS MATERIALIZED (
+          SELECT id, dense_rank() OVER (ORDER BY edition, slug) AS rank FROM stats_source),
+        indicator_rank AS MATERIALIZED (
+          SELECT id, dense_rank() OVER (ORDER BY code) AS rank FROM stats_indicator)
         SELECT {", ".join(columns)}
-          FROM picked o
-          JOIN stats_source s ON s.id = o.source_id
-          JOIN stats_indicator i ON i.id = o.indicator_id
-          JOIN stats_topic t ON t.id = i.topic_id
-          JOIN breakdowns b ON b.member_ids = o.member_ids
-          LEFT JOIN restated r ON r.observation_id = o.id
-         ORDER BY s.edition, s.slug, i.code, o.year, o.id
+          FROM ({ordered}) o
+          CROSS JOIN LATERAL (
+            SELECT {text("s.document")} AS document, {text("s.slug")} AS slug, {text("s.title")} AS title
+              FROM stats_source s WHERE s.id = o.source_id OFFSET 0
+          ) s
+          CROSS JOIN LATERAL (
+            SELECT {text("t.code")} AS topic, {text("i.code")} AS code, {text("i.name")} AS name, i.unit
+              FROM stats_indicator i JOIN stats_topic t ON t.id = i.topic_id WHERE i.id = o.indicator_id OFFSET 0
+          ) i
+          CROSS JOIN LATERAL (
+            SELECT {", ".join(cells) or "NULL"} FROM stats_member m WHERE m.id = ANY (o.member_ids)
+          ) b
+         ORDER BY o.source_rank, o.indicator_rank, o.year, o.id
     """
-    params = [*params, [d.id for d in dimensions], *[v for choice in Qualifier.choices for v in choice]]
     return headers, query, params
 
 
-def facts_rows(queryset=None, *, safe_for_spreadsheets: bool = True) -> tuple[list[str], Iterator[list]]:
+def facts_rows(
+    queryset=None, *, safe_for_spreadsheets: bool = True, preferred_only: bool = False
+) -> tuple[list[str], Iterator[list]]:
     """The header and the rows (a generator over a server-side cursor) of the flat facts table:
     one row per observation, one column per dimension holding the member's label."""
-    headers, query, params = _facts_query(queryset, safe_for_spreadsheets, for_csv=False)
+    headers, query, params = _facts_query(queryset, safe_for_spreadsheets, for_csv=False, preferred_only=preferred_only)
 
     def generate() -> Iterator[list]:
         with transaction.atomic():
@@ -145,27 +188,35 @@ def facts_dataset(queryset=None, *, safe_for_spreadsheets: bool = True) -> tabli
     return data
 
 
-def facts_csv(queryset=None) -> Iterator[bytes]:
-    """The facts table as UTF-8 CSV, in the blocks PostgreSQL's COPY sends."""
-    headers, query, params = _facts_query(queryset, safe_for_spreadsheets=True, for_csv=True)
+def facts_csv(queryset=None, *, preferred_only: bool = False) -> Iterator[bytes]:
+    """The facts table as UTF-8 CSV, as PostgreSQL's COPY writes it, in pieces of about CHUNK_BYTES.
+
+    COPY sends one message per row: gathered, a million rows are a few hundred writes to the file or
+    the socket, not a million.
+    """
+    headers, query, params = _facts_query(queryset, True, for_csv=True, preferred_only=preferred_only)
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(headers)
-    yield header.getvalue().encode()
+    chunk = bytearray(header.getvalue().encode())
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", params) as copy,
     ):
-        for block in copy:
-            yield bytes(block)
+        for row in copy:
+            chunk += row
+            if len(chunk) >= CHUNK_BYTES:
+                yield bytes(chunk)
+                chunk.clear()
+    yield bytes(chunk)
 
 
-def facts_bytes(queryset, file_format: str) -> Iterator[bytes]:
+def facts_bytes(queryset, file_format: str, *, preferred_only: bool = False) -> Iterator[bytes]:
     """The facts table as CSV or JSON, in pieces."""
     if file_format == "csv":
-        yield from facts_csv(queryset)
+        yield from facts_csv(queryset, preferred_only=preferred_only)
     elif file_format == "json":
-        headers, rows = facts_rows(queryset)
+        headers, rows = facts_rows(queryset, preferred_only=preferred_only)
         yield b"["
         for n, row in enumerate(rows):
             yield ((",\n" if n else "\n") + json.dumps(dict(zip(headers, row, strict=True)), default=str)).encode()
@@ -174,13 +225,13 @@ def facts_bytes(queryset, file_format: str) -> Iterator[bytes]:
         raise ValueError(f"unknown format {file_format!r} (csv, json or xlsx)")
 
 
-def write_facts(out: IO[bytes], file_format: str, queryset=None) -> None:
+def write_facts(out: IO[bytes], file_format: str, queryset=None, *, preferred_only: bool = False) -> None:
     """Write the facts table to the binary stream ``out`` as it is read (CSV, JSON or XLSX)."""
     if file_format != "xlsx":
-        for block in facts_bytes(queryset, file_format):
+        for block in facts_bytes(queryset, file_format, preferred_only=preferred_only):
             out.write(block)
         return
-    headers, rows = facts_rows(queryset)
+    headers, rows = facts_rows(queryset, preferred_only=preferred_only)
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("facts")
     sheet.append(headers)

@@ -7,6 +7,7 @@ out-of-range values and garbage (and hypothesis over the file shapes).
 import csv
 import io
 import json
+import zipfile
 from decimal import Decimal
 
 import openpyxl
@@ -306,3 +307,60 @@ def test_garbage_mutations_answer_data_never_an_unexpected_error(editor_client, 
                 if value is None
                 else Decimal(result["correctedValue"]) == Decimal(value)
             )
+
+
+def many_row_xlsx(rows: int) -> bytes:
+    """An XLSX of ``rows`` tiny rows that packs small (a million rows are about 0.2 MB), written as a
+    stream: a spreadsheet program's file holds the same XML."""
+    book = openpyxl.Workbook()
+    book.active.append(["indicator", "value"])
+    empty = io.BytesIO()
+    book.save(empty)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(empty.getvalue())) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as packed,
+    ):
+        for item in source.infolist():
+            if item.filename != "xl/worksheets/sheet1.xml":
+                packed.writestr(item, source.read(item))
+                continue
+            with packed.open(item.filename, "w") as sheet:
+                sheet.write(b'<?xml version="1.0" encoding="UTF-8"?>'
+                            b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+                            b'<row><c t="inlineStr"><is><t>indicator</t></is></c>'
+                            b'<c t="inlineStr"><is><t>value</t></is></c></row>')  # fmt: skip
+                row = b'<row><c t="inlineStr"><is><t>missing.cases</t></is></c><c><v>1</v></c></row>'
+                for start in range(0, rows, 10_000):
+                    sheet.write(row * min(10_000, rows - start))
+                sheet.write(b"</sheetData></worksheet>")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def million_row_xlsx() -> bytes:
+    return many_row_xlsx(1_000_000)
+
+
+def test_a_small_xlsx_of_a_million_rows_is_refused_on_its_unpacked_size_before_it_is_read(million_row_xlsx, settings):
+    assert len(million_row_xlsx) < 512 * 1024 < settings.IMPORT_MAX_BYTES
+    with pytest.raises(ImportFailed) as failure:
+        read_dataset(million_row_xlsx, "many.xlsx")
+    assert [str(e) for e in failure.value.errors] == [
+        f"the XLSX file unpacks to {unpacked_mb(million_row_xlsx):,} MB, over the size limit of "
+        f"{settings.IMPORT_MAX_BYTES // 2**20} MB; split it"
+    ]
+
+
+def test_an_xlsx_over_the_row_limit_is_refused_when_the_limit_is_crossed(million_row_xlsx, settings):
+    settings.IMPORT_MAX_BYTES = (unpacked_mb(million_row_xlsx) + 1) * 2**20  # the size would let it in
+    settings.IMPORT_MAX_ROWS = 1000
+    read = []
+    with pytest.raises(ImportFailed, match="the file has more than 1,000 rows, the limit of one import; split it"):
+        read.extend(read_dataset(million_row_xlsx, "many.xlsx"))
+    assert len(read) == 1000
+    assert read[-1] == ["missing.cases", 1]
+
+
+def unpacked_mb(data: bytes) -> int:
+    return sum(item.file_size for item in zipfile.ZipFile(io.BytesIO(data)).infolist()) // 2**20

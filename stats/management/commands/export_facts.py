@@ -21,18 +21,15 @@ class Command(BaseCommand):
         parser.add_argument("--preferred-only", action="store_true", help="Only the preferred source per fact.")
 
     def handle(self, *args, format: str, output: Path | None, preferred_only: bool, **options):
-        from stats.models import Observation
-
-        queryset = Observation.objects.preferred() if preferred_only else Observation.objects.all()
         # Written as read from the database: memory stays flat however many observations there are.
         if output is None:
             binary = getattr(self.stdout, "buffer", None)  # None when standard output is a text stream
             if binary is None and format == "xlsx":
                 raise CommandError("xlsx needs a file: give --output")
-            write_facts(binary or _Text(self.stdout), format, queryset)
+            write_facts(binary or _Text(self.stdout), format, preferred_only=preferred_only)
             return
         with output.open("wb") as handle:
-            write_facts(handle, format, queryset)
+            write_facts(handle, format, preferred_only=preferred_only)
         self.stderr.write(f"wrote {output}")
 
 
