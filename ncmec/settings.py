@@ -94,6 +94,8 @@ def _database(url: str = "", variable: str = "DATABASE_URL") -> dict:
 
 
 DATABASES = {"default": _database()}
+# Threads per server process that run GraphQL requests (ncmec/handler.py); at most DB_POOL_SIZE.
+ASGI_THREADS = int(os.environ.get("ASGI_THREADS", "4"))
 # Read replicas (PostgreSQL streaming standbys) for anonymous reads; ncmec/replicas.py routes them.
 for _number, _url in enumerate(env_list("DATABASE_REPLICA_URLS", ""), start=1):
     DATABASES[f"replica{_number}"] = {**_database(_url, "DATABASE_REPLICA_URLS"), "TEST": {"MIRROR": "default"}}
