@@ -282,7 +282,7 @@ if REDIS_URL:
 # HTTP caching of anonymous GET answers by browsers and CDNs (stats/graphql/http_caching.py).
 HTTP_CACHE_MAX_AGE = int(os.environ.get("HTTP_CACHE_MAX_AGE", "5"))
 HTTP_CACHE_STALE_WHILE_REVALIDATE = int(os.environ.get("HTTP_CACHE_STALE_WHILE_REVALIDATE", "30"))
-# Documents answered cleanly once run again without strawberry's per-field cost (stats/graphql/compiled.py).
+# Lists whose fields are all plain completed in one walk inside strawberry's execution (stats/graphql/compiled.py).
 GRAPHQL_COMPILED = env_bool("GRAPHQL_COMPILED", True)
 
 LOGGING = {

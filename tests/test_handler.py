@@ -42,7 +42,8 @@ def post(port: int, body: bytes = QUERY, **headers) -> tuple[http.client.HTTPRes
 @pytest.mark.django_db
 def test_an_answer_carries_every_middlewares_headers(port):
     response, content = post(port, Origin=ORIGIN)
-    assert response.status == 200 and "dataVersion" in json.loads(content)["data"]
+    assert response.status == 200
+    assert "dataVersion" in json.loads(content)["data"]
     assert response.getheader("Content-Security-Policy").startswith("default-src 'self'")  # ncmec.csp
     assert response.getheader("X-Content-Type-Options") == "nosniff"  # SecurityMiddleware
     assert response.getheader("Referrer-Policy") == "same-origin"
@@ -98,7 +99,8 @@ def test_started_view_and_finished_run_on_one_thread_and_the_connection_is_given
         signals.request_started.disconnect(started)
         signals.request_finished.disconnect(finished)
         handler.executor.shutdown()
-    assert sent[0]["status"] == 200 and b"dataVersion" in sent[1]["body"]
+    assert sent[0]["status"] == 200
+    assert b"dataVersion" in sent[1]["body"]
     assert [s[0] for s in seen] == ["started", "finished"]
     assert seen[0][1] == seen[1][1] != threading.get_ident()  # one worker thread, not this one
     assert seen[1][2] is None  # the view's connection closed (returned to the pool) before the answer left

@@ -38,6 +38,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from stats import models
+from stats.graphql import compiled
 from stats.graphql.compiled import GiveUp
 from stats.graphql.context import catalog
 
@@ -48,6 +49,9 @@ class BatchingExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, registering each list of objects it completes (the loaders' siblings)."""
 
     def complete_list_value(self, return_type, field_details_list, info, path, result, position_context):
+        walked = compiled.walk(self, return_type.of_type, field_details_list, info, result)
+        if walked is not None:
+            return walked  # every field below is plain: completed in one walk (stats.graphql.compiled)
         if not self.is_async_iterable(result) and is_object_type(get_named_type(return_type)):
             if not isinstance(result, list | tuple):
                 result = list(result)  # a queryset or generator: evaluated once, here

@@ -1,0 +1,79 @@
+"""Observation pages read as rows of the asked columns, not as model instances.
+
+Building a Django model instance per row (``Model.from_db``: ``__init__`` over every field, the
+init signals) was half of a 10,000-row list's time. When every field a query asks of a page's
+items is a column or a resolver that reads only columns of the row (``only=`` on the field) -
+no relation, no batched loader - the page is read with ``values_list`` of just those columns,
+and each row becomes an instance of the GraphQL type itself (strawberry's own way for a resolver
+to return an object: the type's ``is_type_of`` accepts it) whose attributes are the columns.
+Any other selection (indicator, source, restatements, history) keeps model instances.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.db.models import QuerySet
+from strawberry.schema.name_converter import NameConverter
+from strawberry.types.nodes import SelectedField
+
+from stats.graphql.types import Observation
+
+
+@functools.cache
+def _row_reads() -> dict[str, tuple[str, ...]]:
+    """The model fields each Observation field reads, by GraphQL name, for the fields a row can answer."""
+    name = NameConverter().from_field
+    reads = {}
+    for field in Observation.__strawberry_definition__.fields:
+        resolver = field.base_resolver
+        if field.is_relation or field.extensions or field.permission_classes:
+            continue
+        if resolver is None:
+            reads[name(field)] = (field.django_name,)
+        elif field.store.only and not getattr(resolver.wrapped_func, "batched", False):
+            reads[name(field)] = tuple(field.store.only)
+    return reads
+
+
+def _fields_below(selections, name: str) -> list[SelectedField]:
+    """The fields selected directly below every ``name`` field (through fragments)."""
+    found = []
+    for selection in selections:
+        if not isinstance(selection, SelectedField):
+            found += _fields_below(selection.selections, name)
+        elif selection.name == name:
+            found += _flatten(selection.selections)
+    return found
+
+
+def _flatten(selections) -> list[SelectedField]:
+    fields = []
+    for selection in selections:
+        fields += [selection] if isinstance(selection, SelectedField) else _flatten(selection.selections)
+    return fields
+
+
+def row_columns(asked) -> list[str] | None:
+    """The columns the asked item fields read, when rows can answer all of them; None otherwise."""
+    reads = _row_reads()
+    columns = {"id"}
+    for field in _fields_below(asked, "items"):
+        if field.name == "__typename":
+            continue
+        needed = reads.get(field.name)
+        if needed is None:
+            return None
+        columns.update(needed)
+    return sorted(columns)
+
+
+def observation_rows(queryset: QuerySet, columns: list[str], start: int, stop: int) -> list[Observation]:
+    """Rows ``start``..``stop`` of ``queryset`` (ordered), each an Observation with just ``columns``."""
+    new = object.__new__
+    rows = []
+    for values in queryset.values_list(*columns)[start:stop]:
+        row = new(Observation)
+        row.__dict__ = dict(zip(columns, values, strict=True))
+        rows.append(row)
+    return rows
