@@ -225,7 +225,9 @@ class Query:
         page, has_next = [], False
         plain = rows.row_columns(wanted)  # rows of the asked columns, not model instances, when they suffice
         if plain is not None and (selects(wanted, ("items",)) or selects(wanted, ("hasNextPage",))):
-            items = rows.observation_rows(order_observations(qs, order, filter), plain, offset, offset + limit + 1)
+            items = rows.observation_rows(
+                order_observations(qs, order, filter), plain, offset, offset + limit + 1, lookup
+            )
             has_next, page = len(items) > limit, items[:limit]
         elif selects(wanted, ("items",)) or selects(wanted, ("hasNextPage",)):
             # One row past the page says whether another page follows.

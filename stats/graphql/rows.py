@@ -5,8 +5,9 @@ init signals) was half of a 10,000-row list's time. When every field a query ask
 items is a column or a resolver that reads only columns of the row (``only=`` on the field) -
 no relation, no batched loader - the page is read with ``values_list`` of just those columns,
 and each row becomes an instance of the GraphQL type itself (strawberry's own way for a resolver
-to return an object: the type's ``is_type_of`` accepts it) whose attributes are the columns.
-Any other selection (indicator, source, restatements, history) keeps model instances.
+to return an object: the type's ``is_type_of`` accepts it) whose attributes are the columns. Its
+indicator and source, when asked for, are the catalog's (by the ids read), as a model page's are.
+Any other selection (restatements, history) keeps model instances.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.types.nodes import SelectedField
 
 from stats.graphql.types import Observation
+from stats.lookups import CatalogLookup
+
+CATALOG_RELATIONS = ("indicator", "source")  # read as ids, given the catalog's rows
 
 
 @functools.cache
@@ -27,9 +31,12 @@ def _row_reads() -> dict[str, tuple[str, ...]]:
     reads = {}
     for field in Observation.__strawberry_definition__.fields:
         resolver = field.base_resolver
-        if field.is_relation or field.extensions or field.permission_classes:
+        if field.extensions or field.permission_classes:
             continue
-        if resolver is None:
+        if field.is_relation:
+            if field.django_name in CATALOG_RELATIONS:
+                reads[name(field)] = (field.django_name,)
+        elif resolver is None:
             reads[name(field)] = (field.django_name,)
         elif field.store.only and not getattr(resolver.wrapped_func, "batched", False):
             reads[name(field)] = tuple(field.store.only)
@@ -68,7 +75,9 @@ def row_columns(asked) -> list[str] | None:
     return sorted(columns)
 
 
-def observation_rows(queryset: QuerySet, columns: list[str], start: int, stop: int) -> list[Observation]:
+def observation_rows(
+    queryset: QuerySet, columns: list[str], start: int, stop: int, lookup: CatalogLookup
+) -> list[Observation]:
     """Rows ``start``..``stop`` of ``queryset`` (ordered), each an Observation with just ``columns``."""
     new = object.__new__
     rows = []
@@ -76,4 +85,8 @@ def observation_rows(queryset: QuerySet, columns: list[str], start: int, stop: i
         row = new(Observation)
         row.__dict__ = dict(zip(columns, values, strict=True))
         rows.append(row)
+    for relation, by_id in (("indicator", lookup.indicators_by_id), ("source", lookup.sources_by_id)):
+        if relation in columns:
+            for row in rows:
+                row.__dict__[relation] = by_id[row.__dict__[relation]]
     return rows

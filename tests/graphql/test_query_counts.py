@@ -221,9 +221,18 @@ def test_a_page_reads_only_the_columns_it_asks_for(datasets, gql):
         assert f'"stats_observation"."{column}"' not in selected
 
 
-def test_a_page_asking_for_a_relation_reads_the_ids_the_catalog_needs(datasets, gql):
-    """Model instances, given their indicator and source from the catalog by id."""
+def test_a_page_asking_for_a_relation_reads_its_id_for_the_catalog(datasets, gql):
+    """The indicator (or source) is the catalog's, by the id read with the row."""
     selected = page_columns(gql, "year indicator { code }")
+    for column in ("id", "indicator_id", "year"):
+        assert f'"stats_observation"."{column}"' in selected
+    for column in ("source_id", "quote", "value_text", "member_ids", "note", "corrected_value"):
+        assert f'"stats_observation"."{column}"' not in selected
+
+
+def test_a_page_asking_for_restatements_reads_model_instances_of_the_ids_needed(datasets, gql):
+    """Model instances, given their indicator and source from the catalog by id and restatements in one query."""
+    selected = page_columns(gql, "year restatements { value }")
     for column in ("id", "indicator_id", "source_id", "year"):
         assert f'"stats_observation"."{column}"' in selected
     for column in ("quote", "value_text", "member_ids", "note", "corrected_value"):
