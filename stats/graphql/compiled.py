@@ -164,9 +164,18 @@ class Run:
         if isinstance(type_, GraphQLObjectType):
             fields = self.fields_of(type_, details)
             row = self.row
+            # The same object reached again (a catalog member under thousands of observations) has the
+            # same answer: its fields read the object alone. Kept with the object, so its id stays its own.
+            done: dict[int, tuple[Any, dict]] = {}
 
             def obj(value: Any) -> dict | None:
-                return None if value is None else row(type_, value, fields)
+                if value is None:
+                    return None
+                found = done.get(id(value))
+                if found is not None and found[0] is value:
+                    return found[1]
+                completed = done[id(value)] = (value, row(type_, value, fields))
+                return completed[1]
 
             return obj
         raise GiveUp  # unions and interfaces: graphql-core resolves the runtime type
