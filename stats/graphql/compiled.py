@@ -34,6 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Manager, Model, QuerySet
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
+from strawberry.types.cast import get_strawberry_type_cast
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 # Schema extensions whose ``resolve`` hook passes every value other than a queryset or manager through.
@@ -128,6 +129,18 @@ class Run:
 
     def completer(self, type_, details) -> Callable[[Any], Any]:
         """How to complete a value of ``type_`` as graphql-core would (GiveUp where it would report an error)."""
+        if isinstance(type_, GraphQLNonNull) and is_leaf_type(type_.of_type):
+            coerce = type_.of_type.coerce_output_value
+
+            def non_null_leaf(value: Any) -> Any:
+                if value is None:
+                    raise GiveUp  # graphql-core reports the error and nulls the parent
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
+                    raise GiveUp
+                return coerced
+
+            return non_null_leaf
         if isinstance(type_, GraphQLNonNull):
             inner = self.completer(type_.of_type, details)
 
@@ -164,6 +177,7 @@ class Run:
         if isinstance(type_, GraphQLObjectType):
             fields = self.fields_of(type_, details)
             row = self.row
+            check = type_check(type_)
             # The same object reached again (a catalog member under thousands of observations) has the
             # same answer: its fields read the object alone. Kept with the object, so its id stays its own.
             done: dict[int, tuple[Any, dict]] = {}
@@ -174,18 +188,49 @@ class Run:
                 found = done.get(id(value))
                 if found is not None and found[0] is value:
                     return found[1]
-                completed = done[id(value)] = (value, row(type_, value, fields))
+                if check is not None and not check(value, self.info):
+                    raise GiveUp  # graphql-core words the error
+                completed = done[id(value)] = (value, row(value, fields))
                 return completed[1]
 
             return obj
         raise GiveUp  # unions and interfaces: graphql-core resolves the runtime type
 
-    def row(self, type_: GraphQLObjectType, value: Any, fields: list) -> dict:
+    def row(self, value: Any, fields: list) -> dict:
         """One object's answer: each selected field read by its getter and completed."""
-        if type_.is_type_of is not None and not type_.is_type_of(value, self.info):
-            raise GiveUp  # graphql-core words the error
         info = self.info
         return {key: complete(get(value, info)) for key, get, complete in fields}
+
+
+def type_check(type_: GraphQLObjectType) -> Callable | None:
+    """The type's ``is_type_of``; strawberry-django's answered once per class of object.
+
+    strawberry-django's check reads an object's ``strawberry.cast`` mark, else whether it is an
+    instance of the type's class or model (a parent type's check first, if there is one): with no
+    parent check and no mark, the answer depends on the object's class alone.
+    """
+    check = type_.is_type_of
+    definition = type_.extensions.get("strawberry-definition") if type_.extensions else None
+    origin = getattr(definition, "origin", None)
+    if (
+        check is None
+        or origin is None
+        or getattr(check, "__module__", "") != "strawberry_django.type"
+        or getattr(check, "__qualname__", "") != "_process_type.<locals>.is_type_of"
+        or getattr(super(origin, origin), "is_type_of", None) is not None
+    ):
+        return check
+    answers: dict[type, bool] = {}
+
+    def by_class(value: Any, info: Any) -> bool:
+        if get_strawberry_type_cast(value) is not None:
+            return check(value, info)
+        found = answers.get(type(value))
+        if found is None:
+            found = answers[type(value)] = check(value, info)
+        return found
+
+    return by_class
 
 
 def same(value: Any) -> Any:
