@@ -5,8 +5,7 @@ costs a query per parent. A loader answers the first parent together with all it
 objects the same field is asked of elsewhere in the answer, and keeps the answers for the others.
 
 Why not strawberry's DataLoader: its ``load()`` returns an asyncio future that only an async executor
-can wait for, and this schema executes synchronously (the ORM in the request's thread, and compiled
-replays, stats.graphql.compiled). A synchronous executor completes one parent's fields before it
+can wait for, and this schema executes synchronously (the ORM in the request's thread). A synchronous executor completes one parent's fields before it
 looks at the next, so a loader cannot wait for the siblings' keys; it finds the siblings instead:
 
 - the executor registers every list of objects it completes (``BatchingExecutionContext``), and
@@ -120,8 +119,8 @@ def no_query(resolver: Callable) -> Callable:
 
 
 def batched(resolver: Callable) -> Callable:
-    """Mark a resolver that uses a loader: compiled execution leaves its documents to strawberry,
-    whose executor gives the path that finds the siblings."""
+    """Mark a resolver that uses a loader: the list walk (stats.graphql.compiled) leaves its lists to
+    graphql-core, whose executor gives the path that finds the siblings."""
     resolver.batched = True
     return resolver
 
@@ -133,7 +132,7 @@ def siblings(info: Info, parent: Any) -> list:
     """The objects the field being resolved is asked of at the same place in the answer as ``parent``."""
     path = getattr(info, "path", None)
     if path is None:
-        raise GiveUp  # compiled execution has no path: strawberry executes this document
+        raise GiveUp  # the list walk has no path: graphql-core completes this list
     state = batches(info)
     cohort = state.cohorts.get(id(parent))
     if cohort is not None:
