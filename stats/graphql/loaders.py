@@ -5,8 +5,9 @@ costs a query per parent. A loader answers the first parent together with all it
 objects the same field is asked of elsewhere in the answer, and keeps the answers for the others.
 
 Why not strawberry's DataLoader: its ``load()`` returns an asyncio future that only an async executor
-can wait for, and this schema executes synchronously (the ORM in the request's thread). A synchronous executor completes one parent's fields before it
-looks at the next, so a loader cannot wait for the siblings' keys; it finds the siblings instead:
+can wait for, and this schema executes synchronously (the ORM in the request's thread). A synchronous
+executor completes one parent's fields before it looks at the next, so a loader cannot wait for the
+siblings' keys; it finds the siblings instead:
 
 - the executor registers every list of objects it completes (``BatchingExecutionContext``), and
   the path of the field being resolved (``sources.3.observationPage``) leads to the outermost
