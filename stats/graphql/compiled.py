@@ -41,6 +41,9 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 PASS_THROUGH_RESOLVE = (DjangoOptimizerExtension,)
 
 
+MEMO_PROBE = 64  # objects completed before deciding whether a completer's objects repeat
+
+
 class GiveUp(Exception):  # control flow, not an error
     """graphql-core completes this value instead."""
 
@@ -179,19 +182,24 @@ class Run:
             row = self.row
             check = type_check(type_)
             # The same object reached again (a catalog member under thousands of observations) has the
-            # same answer: its fields read the object alone. Kept with the object, so its id stays its own.
+            # same answer: its fields read the object alone. Kept with the object, so its id stays its own;
+            # not kept where the first objects were all different (a page's own rows).
             done: dict[int, tuple[Any, dict]] = {}
+            reused = [False]
 
             def obj(value: Any) -> dict | None:
                 if value is None:
                     return None
                 found = done.get(id(value))
                 if found is not None and found[0] is value:
+                    reused[0] = True
                     return found[1]
                 if check is not None and not check(value, self.info):
                     raise GiveUp  # graphql-core words the error
-                completed = done[id(value)] = (value, row(value, fields))
-                return completed[1]
+                completed = row(value, fields)
+                if reused[0] or len(done) < MEMO_PROBE:
+                    done[id(value)] = (value, completed)
+                return completed
 
             return obj
         raise GiveUp  # unions and interfaces: graphql-core resolves the runtime type

@@ -79,12 +79,13 @@ def observation_rows(
     queryset: QuerySet, columns: list[str], start: int, stop: int, lookup: CatalogLookup
 ) -> list[Observation]:
     """Rows ``start``..``stop`` of ``queryset`` (ordered), each an Observation with just ``columns``."""
-    new = object.__new__
+    new, cls = object.__new__, Observation
     rows = []
+    append = rows.append
     for values in queryset.values_list(*columns)[start:stop]:
-        row = new(Observation)
-        row.__dict__ = dict(zip(columns, values, strict=True))
-        rows.append(row)
+        row = new(cls)
+        row.__dict__ = dict(zip(columns, values, strict=False))  # values_list: one value per column
+        append(row)
     for relation, by_id in (("indicator", lookup.indicators_by_id), ("source", lookup.sources_by_id)):
         if relation in columns:
             for row in rows:
