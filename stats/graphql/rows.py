@@ -8,6 +8,9 @@ and each row becomes an instance of the GraphQL type itself (strawberry's own wa
 to return an object: the type's ``is_type_of`` accepts it) whose attributes are the columns. Its
 indicator and source, when asked for, are the catalog's (by the ids read), as a model page's are.
 Any other selection (restatements, history) keeps model instances.
+
+A resolver that reads a column it did not name in ``only=`` gets an AttributeError naming it (never
+the GraphQL type's own attribute of the same name, such as the ``flag`` field): add it there.
 """
 
 from __future__ import annotations
@@ -18,10 +21,36 @@ from django.db.models import QuerySet
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types.nodes import SelectedField
 
+from stats import models
 from stats.graphql.types import Observation
 from stats.lookups import CatalogLookup
 
 CATALOG_RELATIONS = ("indicator", "source")  # read as ids, given the catalog's rows
+
+
+class NotRead:
+    """A model field of a row that was not read: an AttributeError naming it, whatever the GraphQL type
+    defines under the same name. (A non-data descriptor: a value read is in the row's ``__dict__``.)"""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, row, owner=None):
+        if row is None:
+            return self
+        raise AttributeError(
+            f"Observation.{self.name} was not read for this page: name it in the resolver's only= (stats.graphql.rows)"
+        )
+
+
+class ObservationRow(Observation):
+    """An Observation of the GraphQL type whose attributes are the columns read (see NotRead)."""
+
+
+for _field in models.Observation._meta.concrete_fields:
+    for _name in {_field.name, _field.attname}:
+        setattr(ObservationRow, _name, NotRead(_name))
+ObservationRow.pk = NotRead("pk")
 
 
 @functools.cache
@@ -77,9 +106,9 @@ def row_columns(asked) -> list[str] | None:
 
 def observation_rows(
     queryset: QuerySet, columns: list[str], start: int, stop: int, lookup: CatalogLookup
-) -> list[Observation]:
+) -> list[ObservationRow]:
     """Rows ``start``..``stop`` of ``queryset`` (ordered), each an Observation with just ``columns``."""
-    new, cls = object.__new__, Observation
+    new, cls = object.__new__, ObservationRow
     rows = []
     append = rows.append
     for values in queryset.values_list(*columns)[start:stop]:

@@ -171,6 +171,8 @@ class StatsGraphQLView(GraphQLView):
             failed = exc
             if alias == replicas.PRIMARY:
                 connections[alias].close()
+                if request.stats_version_folded:  # as a failed read_version: the next requests answer at once
+                    _primary_failed_at[0] = time.monotonic()
                 return database_unavailable()
         ratelimit.charge(request, time.perf_counter() - started)
         failed = failed or reading.failed
