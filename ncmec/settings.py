@@ -94,6 +94,8 @@ def _database(url: str = "", variable: str = "DATABASE_URL") -> dict:
 
 
 DATABASES = {"default": _database()}
+# Threads per server process that run GraphQL requests (ncmec/handler.py); at most DB_POOL_SIZE.
+ASGI_THREADS = int(os.environ.get("ASGI_THREADS", "4"))
 # Read replicas (PostgreSQL streaming standbys) for anonymous reads; ncmec/replicas.py routes them.
 for _number, _url in enumerate(env_list("DATABASE_REPLICA_URLS", ""), start=1):
     DATABASES[f"replica{_number}"] = {**_database(_url, "DATABASE_REPLICA_URLS"), "TEST": {"MIRROR": "default"}}
@@ -280,7 +282,7 @@ if REDIS_URL:
 # HTTP caching of anonymous GET answers by browsers and CDNs (stats/graphql/http_caching.py).
 HTTP_CACHE_MAX_AGE = int(os.environ.get("HTTP_CACHE_MAX_AGE", "5"))
 HTTP_CACHE_STALE_WHILE_REVALIDATE = int(os.environ.get("HTTP_CACHE_STALE_WHILE_REVALIDATE", "30"))
-# Documents answered cleanly once run again without strawberry's per-field cost (stats/graphql/compiled.py).
+# Lists whose fields are all plain completed in one walk inside strawberry's execution (stats/graphql/compiled.py).
 GRAPHQL_COMPILED = env_bool("GRAPHQL_COMPILED", True)
 
 LOGGING = {

@@ -1,18 +1,29 @@
-"""Compiled execution of repeated read queries: strawberry's answer without its per-field cost.
+"""Lists of plain objects completed in one walk, inside strawberry's own execution.
 
-Strawberry resolves every field of every object through several layers (an Info object, argument
-conversion, extension hooks, awaitable checks): some 10-30 µs a field, paid 100,000 times for a
-10,000-observation list. Dashboards send the same few documents over and over, so a document
-that strawberry has executed once without errors (it passed parsing, validation and every
-limit) is *learnt*; later requests for it run here instead: the root field's own resolver is
-called exactly as strawberry calls it, and the result is walked once, each field read by a
-getter chosen when the document was learnt, each leaf serialized by the schema's own scalar and
-enum types.
+Strawberry and graphql-core complete every field of every object through several layers (an
+Info object, argument conversion, the field-extension chain, awaitable checks): some 10-30 µs a
+field, paid 20,000 times for a 10,000-observation list of two fields. Most list fields of this
+schema are plain: columns read off the object and small resolvers of the object alone.
 
-Whatever this walk cannot do exactly as strawberry would (a relation that is not loaded, a
-resolver returning a queryset, a null where the schema says non-null, any error) makes it give
-up, and strawberry executes the request as usual; the answer is the same bytes either way
-(tests/graphql/test_compiled.py checks it query by query).
+``BatchingExecutionContext`` (stats.graphql.loaders), strawberry's executor for this schema, hands
+each list it completes to ``walk``. The walk completes the whole list itself when every field
+selected below it, at any depth, is plain:
+
+- no field extensions and no permission classes (strawberry runs those per field: the walk never
+  learns a selection that touches one), no arguments;
+- a column (read with the field's own ``get_result``, as strawberry reads a basic field), a loaded
+  relation, or a synchronous resolver of the object (and Info) that runs no batched loader;
+- and the schema's extensions that wrap every field's resolution (``resolve``) are only
+  strawberry-django's optimizer, which changes nothing but querysets and managers, values on
+  which the walk gives up. Any other such extension and nothing is walked.
+
+Everything else is strawberry's: the operation, parsing, validation and execution hooks of every
+schema extension run as usual around the walk (it happens inside ``execute``), root fields and
+every non-list value are resolved by graphql-core with the whole middleware and extension chain.
+Whatever the walk cannot complete exactly as graphql-core would (a null where the schema says
+non-null, a relation not loaded, a queryset, any exception) makes it give up on that list, and
+graphql-core completes it from the start: the answer is the same bytes either way
+(tests/graphql/test_compiled.py compares them query by query, with the walk on and off).
 """
 
 from __future__ import annotations
@@ -20,308 +31,254 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Manager, Model, QuerySet
-from graphql import (
-    BooleanValueNode,
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLField,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    VariableNode,
-    is_leaf_type,
-)
-from graphql.execution.values import get_argument_values, get_variable_values
-from strawberry.schema.schema_converter import get_arguments
-from strawberry.types import ExecutionResult
-from strawberry.types.nodes import convert_selections
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
+from strawberry.types.cast import get_strawberry_type_cast
+from strawberry_django.optimizer import DjangoOptimizerExtension
 
-from stats.graphql import documents, limits
+# Schema extensions whose ``resolve`` hook passes every value other than a queryset or manager through.
+PASS_THROUGH_RESOLVE = (DjangoOptimizerExtension,)
 
-# Root fields whose resolvers return plain objects or evaluated lists (never a lazy queryset).
-ROOT_FIELDS = {"observations", "table", "series", "aggregate", "coverage", "dataVersion", "source", "indicator"}
+
+MEMO_PROBE = 64  # objects completed before deciding whether a completer's objects repeat
 
 
 class GiveUp(Exception):  # control flow, not an error
-    """This answer needs strawberry's full executor."""
+    """graphql-core completes this value instead."""
 
 
-class RequestInfo:
-    """What our resolvers read from Info: the context (the request and its catalog) and, for a root
-    field, its selections (``selected_fields``, as strawberry builds them)."""
+class WalkInfo:
+    """What the walked resolvers read from Info: the request context. No path: a resolver that
+    looks for its siblings by the executor's path (stats.graphql.loaders) makes the walk give up."""
 
-    __slots__ = ("context", "field_nodes", "fragments", "variable_values")
+    __slots__ = ("context", "variable_values")
 
-    def __init__(self, context: Any, fragments: dict, variable_values: dict, field_nodes: tuple = ()) -> None:
+    def __init__(self, context: Any, variable_values: Any) -> None:
         self.context = context
-        self.fragments = fragments
         self.variable_values = variable_values
-        self.field_nodes = field_nodes
-
-    def for_field(self, field_nodes: tuple) -> RequestInfo:
-        return RequestInfo(self.context, self.fragments, self.variable_values, field_nodes)
-
-    @property
-    def selected_fields(self) -> list:
-        return convert_selections(self, self.field_nodes)
 
 
-class Plan:
-    """A learnt document: its operation and fragments."""
+class Walked:
+    """Counts for tests: lists completed by the walk, and lists it gave back to graphql-core."""
 
-    __slots__ = ("fragments", "operation")
+    lists = 0
+    given_back = 0
 
-    def __init__(self, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> None:
-        self.operation = operation
-        self.fragments = fragments
+
+def enabled(executor) -> bool:
+    """Whether this execution may walk: the setting, and only pass-through ``resolve`` hooks."""
+    found = getattr(executor, "_stats_walk", None)
+    if found is None:
+        manager = executor.middleware_manager
+        middlewares = manager.middlewares if manager else ()
+        found = settings.GRAPHQL_COMPILED and all(isinstance(m, PASS_THROUGH_RESOLVE) for m in middlewares)
+        executor._stats_walk = found
+        executor._stats_plans = {}
+    return found
+
+
+def walk(executor, item_type, field_details_list, info, result) -> list | None:
+    """The completed list, or None when graphql-core must complete it."""
+    if not isinstance(result, list | tuple) or not enabled(executor):
+        return None
+    inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    if not isinstance(inner, GraphQLObjectType):
+        return None
+    try:
+        run = Run(executor, WalkInfo(executor.context_value, info.variable_values))
+        out = run.completer(GraphQLList(item_type), field_details_list)(result)
+    except Exception:  # GiveUp, or a resolver's error: graphql-core reports it as strawberry would
+        Walked.given_back += 1
+        return None
+    Walked.lists += 1
+    return out
 
 
 class Run:
-    """One execution: variables, the context, and object plans computed once per selection."""
+    """One list's walk: the executor (its field collection and plans) and the Info resolvers get."""
 
-    __slots__ = ("executor", "info", "plan", "selections", "variables")
+    __slots__ = ("executor", "info", "plans")
 
-    def __init__(self, executor: CompiledExecutor, plan: Plan, variables: Any, context: Any) -> None:
+    def __init__(self, executor, info: WalkInfo) -> None:
         self.executor = executor
-        self.plan = plan
-        self.variables = variables
-        self.info = RequestInfo(context, plan.fragments, variables.coerced)
-        self.selections: dict[tuple, list] = {}  # (type name, ids of field nodes) -> fields_of
+        self.info = info
+        self.plans: dict = executor._stats_plans
 
-    # -- selections ---------------------------------------------------------------------------
-    def included(self, node) -> bool:
-        for directive in node.directives or ():
-            (argument,) = directive.arguments
-            value = argument.value
-            flag = value.value if isinstance(value, BooleanValueNode) else self.variables.coerced[value.name.value]
-            if (directive.name.value == "skip") == bool(flag):
-                return False
-        return True
-
-    def collect(self, type_: GraphQLObjectType, selection_set: SelectionSetNode, into: dict) -> None:
-        for node in selection_set.selections:
-            if not self.included(node):
+    def fields_of(self, type_: GraphQLObjectType, field_details_list) -> list:
+        """(response key, getter, completer) of each field selected on ``type_``, collected by
+        graphql-core (fragments, @skip and @include with this request's variables)."""
+        key = (type_.name, id(field_details_list))
+        found = self.plans.get(key)
+        if found is not None:
+            return found[1]
+        grouped, new_defer_usages, _ = self.executor.collect_subfields(type_, field_details_list)
+        if new_defer_usages:
+            raise GiveUp
+        fields = []
+        for response_key, details in grouped.items():
+            if any(d.defer_usage or d.fragment_variable_values for d in details):
+                raise GiveUp
+            name = details[0].node.name.value
+            if name == "__typename":
+                fields.append((response_key, typename(type_.name), same))
                 continue
-            if isinstance(node, FieldNode):
-                into.setdefault((node.alias or node.name).value, []).append(node)
-            else:
-                fragment = node if isinstance(node, InlineFragmentNode) else self.plan.fragments[node.name.value]
-                if fragment.type_condition and fragment.type_condition.name.value != type_.name:
+            field = type_.fields[name]
+            if field.args or any(d.node.arguments for d in details):
+                raise GiveUp
+            fields.append((response_key, getter(type_, name, field), self.completer(field.type, details)))
+        self.plans[key] = (field_details_list, fields)  # the list kept alive: its id stays its own
+        return fields
+
+    def completer(self, type_, details) -> Callable[[Any], Any]:
+        """How to complete a value of ``type_`` as graphql-core would (GiveUp where it would report an error)."""
+        if isinstance(type_, GraphQLNonNull) and is_leaf_type(type_.of_type):
+            coerce = type_.of_type.coerce_output_value
+
+            def non_null_leaf(value: Any) -> Any:
+                if value is None:
+                    raise GiveUp  # graphql-core reports the error and nulls the parent
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
                     raise GiveUp
-                self.collect(type_, fragment.selection_set, into)
+                return coerced
 
-    def fields_of(self, type_: GraphQLObjectType, nodes: tuple[FieldNode, ...]) -> list:
-        """(response key, getter, field type, field nodes) of each field selected on ``type_``."""
-        key = (type_.name, *map(id, nodes))  # AST nodes hash recursively; the plan keeps them alive
-        found = self.selections.get(key)
-        if found is None:
-            grouped: dict[str, list[FieldNode]] = {}
-            for node in nodes:
-                self.collect(type_, node.selection_set, grouped)
-            found = []
-            for response_key, field_nodes in grouped.items():
-                name = field_nodes[0].name.value
-                if name == "__typename":
-                    found.append((response_key, None, type_.name, ()))
-                else:
-                    field = type_.fields[name]
-                    getter = self.executor.getter(type_, name, field)
-                    found.append((response_key, getter, field.type, tuple(field_nodes)))
-            self.selections[key] = found
-        return found
-
-    # -- values ---------------------------------------------------------------------------
-    def complete(self, value: Any, type_, nodes: tuple[FieldNode, ...]) -> Any:
+            return non_null_leaf
         if isinstance(type_, GraphQLNonNull):
-            completed = self.complete(value, type_.of_type, nodes)
-            if completed is None:
-                raise GiveUp  # strawberry reports the error and nulls the parent
-            return completed
-        if value is None:
-            return None
-        if isinstance(type_, GraphQLList):
-            return self.complete_list(value, type_.of_type, nodes)
-        if is_leaf_type(type_):
-            return type_.serialize(value)
-        return self.complete_object(value, type_, nodes)
+            inner = self.completer(type_.of_type, details)
 
-    def complete_object(self, value: Any, type_: GraphQLObjectType, nodes: tuple[FieldNode, ...]) -> dict:
-        return self.row(value, self.fields_of(type_, nodes))
+            def non_null(value: Any) -> Any:
+                completed = inner(value)
+                if completed is None:
+                    raise GiveUp  # graphql-core reports the error and nulls the parent
+                return completed
+
+            return non_null
+        if isinstance(type_, GraphQLList):
+            item = self.completer(type_.of_type, details)
+
+            def listed(value: Any) -> list | None:
+                if value is None:
+                    return None
+                if not isinstance(value, list | tuple):
+                    raise GiveUp  # a queryset or manager: strawberry-django's optimizer would plan its query
+                return [item(v) for v in value]
+
+            return listed
+        if is_leaf_type(type_):
+            coerce = type_.coerce_output_value
+
+            def leaf(value: Any) -> Any:
+                if value is None:
+                    return None
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
+                    raise GiveUp
+                return coerced
+
+            return leaf
+        if isinstance(type_, GraphQLObjectType):
+            fields = self.fields_of(type_, details)
+            row = self.row
+            check = type_check(type_)
+            # The same object reached again (a catalog member under thousands of observations) has the
+            # same answer: its fields read the object alone. Kept with the object, so its id stays its own;
+            # not kept where the first objects were all different (a page's own rows).
+            done: dict[int, tuple[Any, dict]] = {}
+            reused = [False]
+
+            def obj(value: Any) -> dict | None:
+                if value is None:
+                    return None
+                found = done.get(id(value))
+                if found is not None and found[0] is value:
+                    reused[0] = True
+                    return found[1]
+                if check is not None and not check(value, self.info):
+                    raise GiveUp  # graphql-core words the error
+                completed = row(value, fields)
+                if reused[0] or len(done) < MEMO_PROBE:
+                    done[id(value)] = (value, completed)
+                return completed
+
+            return obj
+        raise GiveUp  # unions and interfaces: graphql-core resolves the runtime type
 
     def row(self, value: Any, fields: list) -> dict:
         """One object's answer: each selected field read by its getter and completed."""
-        out = {}
-        for response_key, getter, field_type, field_nodes in fields:
-            if getter is None:
-                out[response_key] = field_type  # __typename
-            else:
-                out[response_key] = self.complete(getter(value, self.info), field_type, field_nodes)
-        return out
-
-    def complete_list(self, values: Any, item_type, nodes: tuple[FieldNode, ...]) -> list:
-        if not isinstance(values, list | tuple):
-            raise GiveUp  # a queryset or manager: strawberry-django's optimizer would plan its query
-        inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-        if isinstance(inner, GraphQLObjectType):
-            fields = self.fields_of(inner, nodes)  # once for the whole list
-            out = []
-            for value in values:
-                if value is None:
-                    if inner is not item_type:
-                        raise GiveUp
-                    out.append(None)
-                    continue
-                out.append(self.row(value, fields))
-            return out
-        return [self.complete(v, item_type, nodes) for v in values]
+        info = self.info
+        return {key: complete(get(value, info)) for key, get, complete in fields}
 
 
-class CompiledExecutor:
-    """Learns documents strawberry answered cleanly and executes them again without it."""
+def type_check(type_: GraphQLObjectType) -> Callable | None:
+    """The type's ``is_type_of``; strawberry-django's answered once per class of object.
 
-    def __init__(self, schema) -> None:
-        self.schema = schema
-        # Bounded by bytes like the parsed documents (a plan holds its document's AST); a plan of
-        # None marks a document that needs strawberry.
-        self._plans = documents.BoundedCache(documents.cache_bytes())
-        self._getters: dict[tuple[str, str], Callable] = {}
-        self.answered = 0  # requests answered here (for tests and curiosity)
+    strawberry-django's check reads an object's ``strawberry.cast`` mark, else whether it is an
+    instance of the type's class or model (a parent type's check first, if there is one): with no
+    parent check and no mark, the answer depends on the object's class alone.
+    """
+    check = type_.is_type_of
+    definition = type_.extensions.get("strawberry-definition") if type_.extensions else None
+    origin = getattr(definition, "origin", None)
+    if (
+        check is None
+        or origin is None
+        or getattr(check, "__module__", "") != "strawberry_django.type"
+        or getattr(check, "__qualname__", "") != "_process_type.<locals>.is_type_of"
+        or getattr(super(origin, origin), "is_type_of", None) is not None
+    ):
+        return check
+    answers: dict[type, bool] = {}
 
-    # -- learning ---------------------------------------------------------------------------
-    def plan(self, query: str, operation_name: str | None = None) -> Plan | None:
-        return self._plans.get((query, operation_name))
-
-    def learn(self, query: str, operation_name: str | None) -> None:
-        """Remember a document strawberry has just executed without errors, if it can run here."""
-        key = (query, operation_name)
-        if not documents.keepable(query) or self._plans.get(key, False) is not False:
-            return
-        try:
-            plan = self._compile(documents.parsed(query), operation_name)
-        except (GiveUp, KeyError, ValueError):
-            plan = None
-        self._plans.put(key, plan, documents.estimated_size(query))
-
-    def _compile(self, document: DocumentNode, operation_name: str | None) -> Plan:
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
-        if len(chosen) != 1 or chosen[0].operation != OperationType.QUERY:
-            raise GiveUp
-        operation = chosen[0]
-        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        schema = self.schema._schema
-        query_type = schema.query_type
-        for node in self._fields(operation.selection_set, fragments):
-            if node.name.value not in ROOT_FIELDS:
-                raise GiveUp
-            self._check(query_type.fields[node.name.value], node, fragments, root=True)
-        return Plan(operation, fragments)
-
-    def _fields(self, selection_set: SelectionSetNode | None, fragments: dict, seen: frozenset = frozenset()):
-        for node in selection_set.selections if selection_set else ():
-            for directive in node.directives or ():
-                arguments = directive.arguments or ()
-                if directive.name.value not in ("skip", "include") or len(arguments) != 1:
-                    raise GiveUp
-                if not isinstance(arguments[0].value, BooleanValueNode | VariableNode):
-                    raise GiveUp
-            if isinstance(node, FieldNode):
-                yield node
-            elif isinstance(node, InlineFragmentNode):
-                yield from self._fields(node.selection_set, fragments, seen)
-            elif isinstance(node, FragmentSpreadNode):
-                if node.name.value in seen:
-                    raise GiveUp
-                yield from self._fields(fragments[node.name.value].selection_set, fragments, seen | {node.name.value})
-
-    def _check(self, field: GraphQLField, node: FieldNode, fragments: dict, root: bool = False) -> None:
-        """Every field below the root takes no arguments and has a plain getter."""
-        if not root and (field.args or node.arguments):
-            raise GiveUp
-        type_ = field.type
-        while isinstance(type_, GraphQLNonNull | GraphQLList):
-            type_ = type_.of_type
-        if is_leaf_type(type_):
-            return
-        if not isinstance(type_, GraphQLObjectType):
-            raise GiveUp  # unions and interfaces: strawberry resolves the runtime type
-        for child in self._fields(node.selection_set, fragments):
-            if child.name.value == "__typename":
-                continue
-            child_field = type_.fields[child.name.value]
-            self.getter(type_, child.name.value, child_field)
-            self._check(child_field, child, fragments)
-
-    def getter(self, type_: GraphQLObjectType, name: str, field: GraphQLField) -> Callable:
-        """How to read ``name`` off an object of ``type_``: the attribute, or the field's own resolver."""
-        key = (type_.name, name)
-        found = self._getters.get(key)
+    def by_class(value: Any, info: Any) -> bool:
+        if get_strawberry_type_cast(value) is not None:
+            return check(value, info)
+        found = answers.get(type(value))
         if found is None:
-            found = self._getters[key] = make_getter(field.extensions["strawberry-definition"])
+            found = answers[type(value)] = check(value, info)
         return found
 
-    # -- running ---------------------------------------------------------------------------
-    def execute(
-        self, query: str | None, variable_values: dict | None, context: Any, operation_name: str | None
-    ) -> ExecutionResult | None:
-        """The answer, or None when strawberry must execute this request."""
-        plan = self._plans.get((query, operation_name)) if isinstance(query, str) else None
-        if plan is None:
-            return None
-        try:
-            limits.check_input(variable_values, "variables")
-        except limits.LimitExceeded:
-            return None  # strawberry refuses them
-        schema = self.schema._schema
-        variables = get_variable_values(schema, plan.operation.variable_definitions or (), variable_values or {})
-        if isinstance(variables, list):
-            return None  # bad variables: strawberry words the error
-        run = Run(self, plan, variables, context)
-        query_type = schema.query_type
-        data = {}
-        try:
-            grouped: dict[str, list[FieldNode]] = {}
-            run.collect(query_type, plan.operation.selection_set, grouped)
-            for response_key, nodes in grouped.items():
-                node = nodes[0]
-                if node.name.value == "__typename":
-                    data[response_key] = query_type.name
-                    continue
-                field = query_type.fields[node.name.value]
-                definition = field.extensions["strawberry-definition"]
-                raw = get_argument_values(field, node, variables)
-                info = run.info.for_field(tuple(nodes))
-                args, kwargs = get_arguments(
-                    field=definition, source=None, info=info, kwargs=raw,
-                    config=self.schema.config, scalar_registry=self.schema.schema_converter.scalar_registry,
-                )  # fmt: skip
-                value = definition.get_result(None, info=info, args=args, kwargs=kwargs)
-                data[response_key] = run.complete(value, field.type, tuple(nodes))
-        except GiveUp:
-            self._plans.put((query, operation_name), None, documents.estimated_size(query))  # strawberry's from now on
-            return None
-        except Exception:  # a resolver's error, bad input...: strawberry answers, errors and all
-            return None
-        self.answered += 1
-        return ExecutionResult(data=data, errors=None)
+    return by_class
 
 
-def make_getter(definition) -> Callable:
+def same(value: Any) -> Any:
+    return value
+
+
+def typename(name: str) -> Callable:
+    return lambda obj, info: name
+
+
+_getters: dict[tuple[str, str], Callable] = {}
+
+
+def getter(type_: GraphQLObjectType, name: str, field) -> Callable:
+    """How to read ``name`` off an object of ``type_``, decided once per process; GiveUp if not plain."""
+    key = (type_.name, name)
+    found = _getters.get(key)
+    if found is None:
+        definition = field.extensions.get("strawberry-definition")
+        found = _getters[key] = make_getter(definition) if definition is not None else None
+    if found is None:
+        raise GiveUp
+    return found
+
+
+def make_getter(definition) -> Callable | None:
+    """A column as strawberry reads a basic field, a loaded relation, or the resolver; None if not plain."""
+    if definition.extensions or definition.permission_classes:
+        return None  # strawberry runs these for every value: never walked
     resolver = definition.base_resolver
     if resolver is None:
-        name = getattr(definition, "django_name", None) or definition.python_name
         if getattr(definition, "is_relation", False):
+            name = getattr(definition, "django_name", None) or definition.python_name
             return lambda obj, info: loaded_relation(obj, name)
-        return lambda obj, info: getattr(obj, name)
+        if not definition.is_basic_field:
+            return None
+        get_result = definition.get_result
+        return lambda obj, info: get_result(obj, info=None, args=[], kwargs={})  # as strawberry's basic field
     if resolver.is_async or resolver.arguments or getattr(resolver.wrapped_func, "batched", False):
-        raise GiveUp  # a batched field finds its siblings by the executor's path (stats.graphql.loaders)
+        return None  # a batched field finds its siblings by the executor's path (stats.graphql.loaders)
     func = resolver.wrapped_func
     takes_info = resolver.info_parameter is not None
     takes_self = resolver.self_parameter is not None
@@ -330,13 +287,13 @@ def make_getter(definition) -> Callable:
         return lambda obj, info: lazy_check(func(obj, **{info_name: info}))
     if takes_self:
         return lambda obj, info: lazy_check(func(obj))
-    raise GiveUp
+    return None
 
 
 def loaded_relation(obj: Any, name: str) -> Any:
     """A relation's value only when it is already loaded (select_related or prefetch): no query here."""
     if not isinstance(obj, Model):
-        return getattr(obj, name)
+        return lazy_check(getattr(obj, name))
     if name in obj._state.fields_cache:
         return obj._state.fields_cache[name]
     prefetched = getattr(obj, "_prefetched_objects_cache", {})

@@ -3,9 +3,9 @@
 The endpoint is anonymous, so every request must cost bounded work. One set of checks, used by
 every entry: the ASGI layer refuses an oversized body before Django or the fast path reads it
 (``BodyLimit``); the view refuses a request over any limit with a 400 before it touches the
-database (``request_refusal``); the response cache's key, strawberry's parse and the compiled
-executor all parse through ``parse_document`` (with stats.graphql.documents caching the result),
-so no entry parses without the token limit.
+database (``request_refusal``); the response cache's key and strawberry's parse both parse
+through ``parse_document`` (with stats.graphql.documents caching the result), so no entry parses
+without the token limit.
 
 Fragments are measured once each: a fragment's fields, aliases and depth are remembered where it
 is defined, so a document whose fragments spread each other twice over (2**n paths) is measured

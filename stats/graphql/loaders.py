@@ -5,9 +5,9 @@ costs a query per parent. A loader answers the first parent together with all it
 objects the same field is asked of elsewhere in the answer, and keeps the answers for the others.
 
 Why not strawberry's DataLoader: its ``load()`` returns an asyncio future that only an async executor
-can wait for, and this schema executes synchronously (the ORM in the request's thread, and compiled
-replays, stats.graphql.compiled). A synchronous executor completes one parent's fields before it
-looks at the next, so a loader cannot wait for the siblings' keys; it finds the siblings instead:
+can wait for, and this schema executes synchronously (the ORM in the request's thread). A synchronous
+executor completes one parent's fields before it looks at the next, so a loader cannot wait for the
+siblings' keys; it finds the siblings instead:
 
 - the executor registers every list of objects it completes (``BatchingExecutionContext``), and
   the path of the field being resolved (``sources.3.observationPage``) leads to the outermost
@@ -38,6 +38,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from stats import models
+from stats.graphql import compiled
 from stats.graphql.compiled import GiveUp
 from stats.graphql.context import catalog
 
@@ -48,6 +49,9 @@ class BatchingExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, registering each list of objects it completes (the loaders' siblings)."""
 
     def complete_list_value(self, return_type, field_details_list, info, path, result, position_context):
+        walked = compiled.walk(self, return_type.of_type, field_details_list, info, result)
+        if walked is not None:
+            return walked  # every field below is plain: completed in one walk (stats.graphql.compiled)
         if not self.is_async_iterable(result) and is_object_type(get_named_type(return_type)):
             if not isinstance(result, list | tuple):
                 result = list(result)  # a queryset or generator: evaluated once, here
@@ -116,8 +120,8 @@ def no_query(resolver: Callable) -> Callable:
 
 
 def batched(resolver: Callable) -> Callable:
-    """Mark a resolver that uses a loader: compiled execution leaves its documents to strawberry,
-    whose executor gives the path that finds the siblings."""
+    """Mark a resolver that uses a loader: the list walk (stats.graphql.compiled) leaves its lists to
+    graphql-core, whose executor gives the path that finds the siblings."""
     resolver.batched = True
     return resolver
 
@@ -129,7 +133,7 @@ def siblings(info: Info, parent: Any) -> list:
     """The objects the field being resolved is asked of at the same place in the answer as ``parent``."""
     path = getattr(info, "path", None)
     if path is None:
-        raise GiveUp  # compiled execution has no path: strawberry executes this document
+        raise GiveUp  # the list walk has no path: graphql-core completes this list
     state = batches(info)
     cohort = state.cohorts.get(id(parent))
     if cohort is not None:

@@ -10,12 +10,9 @@ from django.conf import settings
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionResult
-from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
-from stats.graphql.compiled import CompiledExecutor
 from stats.graphql.documents import CheckedDocuments
 from stats.graphql.loaders import BatchingExecutionContext
 from stats.graphql.mutations import Mutation
@@ -53,27 +50,6 @@ def extensions() -> list:
 
 
 class StatsSchema(strawberry.Schema):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.compiled = CompiledExecutor(self)
-
-    def execute_sync(self, query, variable_values=None, context_value=None, root_value=None, operation_name=None,
-                     allowed_operation_types=None, operation_extensions=None) -> ExecutionResult:  # fmt: skip
-        """A document strawberry has answered cleanly before runs compiled (stats.graphql.compiled)."""
-        reads_allowed = allowed_operation_types is None or OperationType.QUERY in allowed_operation_types
-        if reads_allowed and root_value is None and settings.GRAPHQL_COMPILED:
-            result = self.compiled.execute(query, variable_values, context_value, operation_name)
-            if result is not None:
-                return result
-        result = super().execute_sync(
-            query, variable_values=variable_values, context_value=context_value, root_value=root_value,
-            operation_name=operation_name, allowed_operation_types=allowed_operation_types,
-            operation_extensions=operation_extensions,
-        )  # fmt: skip
-        if not result.errors and isinstance(query, str) and settings.GRAPHQL_COMPILED:
-            self.compiled.learn(query, operation_name)
-        return result
-
     def _get_custom_context_kwargs(self, operation_extensions=None, *, sync: bool = False) -> dict:
         """graphql-core's executor hides suggestions ("Did you mean ...?") in variable errors unless DEBUG."""
         return {

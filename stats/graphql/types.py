@@ -359,7 +359,7 @@ class Observation:
     def display_value(self) -> Decimal | None:
         return display_value(self.value, self.corrected_value)
 
-    @strawberry_django.field(description=DISPLAY_TEXT, only=["value_text", "qualifier", "corrected_value"])
+    @strawberry_django.field(description=DISPLAY_TEXT, only=["value_text", "qualifier", "corrected_value", "indicator"])
     @no_query
     def display_text(self, info: Info) -> str | None:
         unit = catalog(info).indicators_by_id[self.indicator_id].unit

@@ -28,6 +28,7 @@ from strawberry.django.views import GraphQLView
 
 from ncmec import csp, replicas
 from stats.graphql import cache, http_caching, limits, persisted, ratelimit
+from stats.graphql.folded import FoldedVersion
 from stats.graphql.schema import schema
 from stats.models import DataVersion
 
@@ -92,6 +93,19 @@ class StatsGraphQLView(GraphQLView):
             return database_unavailable()  # failed just now: answer at once instead of waiting for the pool
         anonymous = not http_caching.has_private_cookie(request.COOKIES)
         alias = replicas.choose() if anonymous else replicas.PRIMARY
+        request.stats_version_folded = resolved = False
+        if anonymous:
+            request.user = AnonymousUser()  # no session: no CSRF check either
+        last = _last_stamp.get(replicas.PRIMARY)
+        if anonymous and last is not None and not scope.get("stats.data_version"):
+            unknown, resolved = persisted.resolve(request), True
+            if unknown is not None:
+                return unknown
+            if cache.key(request, last) is None:
+                # Nothing is keyed by the version before the answer, and it is not a read the caches keep
+                # (those go to a replica): the primary answers, its version read with the first query.
+                request.stats_version_folded, request.stats_data_version = True, last
+                return self._respond(request, replicas.PRIMARY, None, scope, anonymous, *args, **kwargs)
         try:
             # The data version keys the caches, read on the server the data will come from; reading
             # it also proves that server is there (a pooled connection may be dead after a restart).
@@ -102,9 +116,7 @@ class StatsGraphQLView(GraphQLView):
             rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
             if rejected is not None:
                 return rejected
-        else:
-            request.user = AnonymousUser()
-        unknown = persisted.resolve(request)
+        unknown = None if resolved else persisted.resolve(request)
         if unknown is not None:
             return unknown
         key = cache.key(request, request.stats_data_version)
@@ -113,6 +125,10 @@ class StatsGraphQLView(GraphQLView):
                 alias, request.stats_data_version = read_version(replicas.PRIMARY, scope)
             except DatabaseError:
                 return database_unavailable()
+        return self._respond(request, alias, key, scope, anonymous, *args, **kwargs)
+
+    def _respond(self, request, alias: str, key: str | None, scope: dict, anonymous: bool, *args, **kwargs):
+        """The answer (or a 304) with the version and caching headers."""
         etag = http_caching.etag(key, request.stats_data_version) if key and anonymous else None
         if etag and request.method == "GET" and http_caching.matches(request, etag):
             response = http_caching.not_modified()
@@ -147,11 +163,16 @@ class StatsGraphQLView(GraphQLView):
                     if stamp != request.stats_data_version:
                         request.stats_data_version = stamp
                         key = request.stats_cache_key = cache.key(request, stamp)
-                response = super().dispatch(request, *args, **kwargs)
-        except DatabaseError as exc:  # the snapshot's start or end: the server went away
+                if request.stats_version_folded:
+                    response = self._folded(request, alias, *args, **kwargs)
+                else:
+                    response = super().dispatch(request, *args, **kwargs)
+        except DatabaseError as exc:  # the snapshot's start or end, or the version: the server went away
             failed = exc
             if alias == replicas.PRIMARY:
                 connections[alias].close()
+                if request.stats_version_folded:  # as a failed read_version: the next requests answer at once
+                    _primary_failed_at[0] = time.monotonic()
                 return database_unavailable()
         ratelimit.charge(request, time.perf_counter() - started)
         failed = failed or reading.failed
@@ -171,6 +192,23 @@ class StatsGraphQLView(GraphQLView):
         if key:
             response["X-Cache"] = "miss"
         request.stats_reusable = bool(reusable)
+        return response
+
+    def _folded(self, request, alias: str, *args, **kwargs) -> HttpResponse:
+        """The answer with the data version read in its first query's round trip; built again if that
+        version is not the one its catalog was taken at (a write came in between)."""
+        folder = FoldedVersion()
+        with connections[alias].execute_wrapper(folder):
+            response = super().dispatch(request, *args, **kwargs)
+        if folder.failed is not None:
+            raise folder.failed  # as a failed version read: 503, or the primary after a replica
+        stamp = folder.stamp or DataVersion.stamp(using=alias)  # an answer without a query: read it now
+        _last_stamp[alias] = stamp
+        if stamp != request.stats_data_version:
+            request.stats_data_version = stamp
+            for built_with_the_old_catalog in ("_stats_catalog", "_stats_batches"):
+                request.__dict__.pop(built_with_the_old_catalog, None)
+            response = super().dispatch(request, *args, **kwargs)
         return response
 
 
@@ -193,6 +231,7 @@ def vendored(attribute: str, path: str) -> str:
 
 RETRY_AFTER_FAILURE_S = 1.0
 _primary_failed_at = [0.0]  # when reading the primary last failed, per process
+_last_stamp: dict[str, tuple[int, str]] = {}  # the data version this process read last, per server
 
 
 def read_version(alias: str, scope: dict) -> tuple[str, tuple[int, str]]:
@@ -200,7 +239,8 @@ def read_version(alias: str, scope: dict) -> tuple[str, tuple[int, str]]:
     if alias == replicas.PRIMARY and scope.get("stats.data_version"):
         return alias, scope["stats.data_version"]
     try:
-        return alias, DataVersion.stamp(using=alias)
+        _last_stamp[alias] = DataVersion.stamp(using=alias)
+        return alias, _last_stamp[alias]
     except DatabaseError as exc:
         if alias != replicas.PRIMARY:
             replicas.mark_down(alias, exc)

@@ -1,13 +1,19 @@
-"""Compiled execution (stats.graphql.compiled) answers exactly what strawberry answers, with no more queries."""
+"""Walked lists (stats.graphql.compiled) answer exactly what strawberry answers, with no more queries,
+and never bypass a field extension, a permission class or a schema extension's resolve."""
 
 import json
 
 import pytest
+import strawberry
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from strawberry.extensions import FieldExtension, SchemaExtension
+from strawberry.permission import BasePermission
+from strawberry_django.optimizer import DjangoOptimizerExtension
 
-from stats.graphql.schema import schema
+from stats.graphql.compiled import Walked
+from stats.graphql.loaders import BatchingExecutionContext
 from tests.graphql.conftest import readme_examples
 from tests.graphql.test_query_counts import QUERIES as SHAPES
 from tests.graphql.test_query_counts import (
@@ -56,43 +62,45 @@ def post(client, query: str, variables: dict | None = None) -> tuple[bytes, int]
     return response.content, len(queries)
 
 
-# Root fields that return querysets (strawberry-django's optimizer plans their joins), and batched nested
-# fields (stats.graphql.loaders: they find their siblings by the executor's path): left to strawberry.
-LEFT_TO_STRAWBERRY = {"members", "topic-indicators", "indicator-walk", "source-walk", "source-walk-deprecated"}
-
-
-def compare(client, query: str, variables: dict | None = None, compiled: bool = True) -> None:
+def compare(client, query: str, variables: dict | None = None) -> int:
+    """Strawberry's answer with the walk off and on: the same bytes, no more queries. Returns the lists walked."""
+    with override_settings(GRAPHQL_CACHE_MB=0, GRAPHQL_COMPILED=False):
+        plain, plain_queries = post(client, query, variables)
+    assert "errors" not in json.loads(plain)
+    walked = Walked.lists
     with override_settings(GRAPHQL_CACHE_MB=0):
-        first, first_queries = post(client, query, variables)  # strawberry, which learns the document
-        assert "errors" not in json.loads(first)
-        answered = schema.compiled.answered
         again, again_queries = post(client, query, variables)
-    assert schema.compiled.answered == answered + compiled
-    assert again == first
-    assert again_queries <= first_queries
+    assert again == plain
+    assert again_queries <= plain_queries
+    return Walked.lists - walked
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_readme_examples_answer_the_same_compiled(name, client, db):
-    compare(client, EXAMPLES[name], compiled=name not in LEFT_TO_STRAWBERRY)
+def test_readme_examples_answer_the_same_walked(name, client, db):
+    compare(client, EXAMPLES[name])
 
 
 @pytest.mark.parametrize("name", sorted(MORE))
-def test_fragments_aliases_directives_and_variables_answer_the_same_compiled(name, client, db):
+def test_fragments_aliases_directives_and_variables_answer_the_same_walked(name, client, db):
     for variables in VARIABLES.get(name, [None]):
-        compare(client, MORE[name], variables)
-        with override_settings(GRAPHQL_CACHE_MB=0, GRAPHQL_COMPILED=False):
-            plain, _ = post(client, MORE[name], variables)
-        assert post(client, MORE[name], variables)[0] == plain
+        assert compare(client, MORE[name], variables) >= 1
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
-def test_query_count_shapes_answer_the_same_compiled_on_10000_rows(name, datasets, client, db):  # noqa: F811
-    compare(client, shaped(name, "qcbig"), compiled=name not in LEFT_TO_STRAWBERRY)
+def test_query_count_shapes_answer_the_same_walked_on_10000_rows(name, datasets, client, db):  # noqa: F811
+    compare(client, shaped(name, "qcbig"))
 
 
-def test_an_error_after_learning_is_strawberrys_error(client, db):
-    query = 'query T($i: String!) { table(indicator: $i, year: 2021, rows: "state") { title } }'
+def test_a_page_of_observations_is_walked(client, db):
+    query = (
+        '{ observations(filter: {indicators: ["missing.cases"]}, limit: 50) { items { id value members { code } } } }'
+    )
+    assert compare(client, query) == 1  # the items, members included, in one walk
+
+
+def test_an_error_is_strawberrys_error(client, db):
+    query = 'query T($i: String!) { table(indicator: $i, year: 2021, rows: "state") '
+    query += "{ title rows { cells { valueText } } } }"
     compare(client, query, {"i": "missing.cases"})
     response = client.post(
         "/graphql", json.dumps({"query": query, "variables": {"i": "missing.casez"}}), content_type="application/json"
@@ -101,14 +109,72 @@ def test_an_error_after_learning_is_strawberrys_error(client, db):
     assert "missing.casez" in response.json()["errors"][0]["message"]
 
 
-def test_documents_it_cannot_run_are_left_to_strawberry(client, db):
-    nested_arguments = '{ indicator(code: "missing.cases") { code observations(year: 2021) { valueText } } }'
-    root_queryset = "{ sources { slug } }"
-    mutation = 'mutation { flagObservation(id: "1", flag: GARBLED, note: "n") { __typename } }'
-    batched = '{ source(slug: "impact-2020") { observations { id } } indicator(code: "missing.cases") { years } }'
-    for document in (nested_arguments, root_queryset, mutation, batched):
-        post(client, document)
-        before = schema.compiled.answered
-        post(client, document)
-        assert schema.compiled.answered == before
-        assert schema.compiled.plan(document) is None
+# -- extensions and permissions: never bypassed ----------------------------------------------------
+
+
+class Deny(BasePermission):
+    message = "Not for you."
+
+    def has_permission(self, source, info, **kwargs) -> bool:
+        return False
+
+
+class Upper(FieldExtension):
+    def resolve(self, next_, source, info, **kwargs):
+        return next_(source, info, **kwargs).upper()
+
+
+class Counting(SchemaExtension):
+    resolved = 0
+
+    def resolve(self, _next, root, info, *args, **kwargs):
+        Counting.resolved += 1
+        return _next(root, info, *args, **kwargs)
+
+
+@strawberry.type
+class Item:
+    name: str
+    shout: str = strawberry.field(extensions=[Upper()])
+    secret: str | None = strawberry.field(permission_classes=[Deny])
+
+
+@strawberry.type
+class Root:
+    @strawberry.field
+    def items(self) -> list[Item]:
+        return [Item(name=f"n{i}", shout=f"s{i}", secret=f"x{i}") for i in range(3)]
+
+
+def small_schema(*extensions) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Root, extensions=[DjangoOptimizerExtension, *extensions], execution_context_class=BatchingExecutionContext
+    )
+
+
+def test_a_list_with_a_field_extension_or_a_permission_is_left_to_strawberry():
+    walked = small_schema()
+    plain = strawberry.Schema(query=Root)
+    for document in ("{ items { name shout } }", "{ items { name secret } }"):
+        before = Walked.lists
+        ours, theirs = walked.execute_sync(document), plain.execute_sync(document)
+        assert Walked.lists == before  # not walked
+        assert (ours.data, [e.message for e in ours.errors or ()]) == (
+            theirs.data,
+            [e.message for e in theirs.errors or ()],
+        )
+    assert walked.execute_sync("{ items { shout } }").data == {"items": [{"shout": f"S{i}"} for i in range(3)]}
+    denied = walked.execute_sync("{ items { secret } }")
+    assert denied.data == {"items": [{"secret": None}] * 3}
+    assert {e.message for e in denied.errors} == {"Not for you."}
+    before = Walked.lists
+    assert walked.execute_sync("{ items { name } }").data == {"items": [{"name": f"n{i}"} for i in range(3)]}
+    assert Walked.lists == before + 1  # plain fields only: walked
+
+
+def test_a_schema_extension_that_wraps_every_resolver_turns_the_walk_off():
+    before, Counting.resolved = Walked.lists, 0
+    result = small_schema(Counting).execute_sync("{ items { name } }")
+    assert result.data == {"items": [{"name": f"n{i}"} for i in range(3)]}
+    assert Walked.lists == before
+    assert Counting.resolved == 1 + 3  # the root field and each item's name, as strawberry runs it

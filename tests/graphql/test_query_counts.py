@@ -206,16 +206,40 @@ def test_query_count_does_not_grow_with_parents_or_rows(name, gql, settings):
     assert counts == [counts[0]] * 3
 
 
-def test_a_page_reads_only_the_columns_it_asks_for(datasets, gql):
-    """Fewer values to convert and cheaper model instances; the ids are always read (catalog, restatements)."""
-    gql('{ observations(filter: {indicators: ["qcbig.cases"]}, limit: 5) { items { year value } } }')
+def page_columns(gql, items: str) -> str:
+    """The columns the page's query selects when a page of 5 asks ``items`` of its observations."""
+    query = '{ observations(filter: {indicators: ["qcbig.cases"]}, limit: 5) { items { ' + items + " } } }"
+    gql(query)
     responses.clear()
     with CaptureQueriesContext(connection) as ctx:
-        data = gql('{ observations(filter: {indicators: ["qcbig.cases"]}, limit: 5) { items { year value } } }')
+        data = gql(query)
     assert len(data["observations"]["items"]) == 5
     (page,) = [q["sql"] for q in ctx.captured_queries if 'FROM "stats_observation"' in q["sql"]]
-    selected = page.split(" FROM ")[0]
-    for column in ("id", "indicator_id", "source_id", "year", "value"):
+    return page.split(" FROM ")[0]
+
+
+def test_a_page_reads_only_the_columns_it_asks_for(datasets, gql):
+    """Columns only (and resolvers of columns): rows of just those columns (stats.graphql.rows), the id always."""
+    selected = page_columns(gql, "year value members { code }")
+    for column in ("id", "year", "value", "member_ids"):
+        assert f'"stats_observation"."{column}"' in selected
+    for column in ("indicator_id", "source_id", "quote", "value_text", "note", "corrected_value"):
+        assert f'"stats_observation"."{column}"' not in selected
+
+
+def test_a_page_asking_for_a_relation_reads_its_id_for_the_catalog(datasets, gql):
+    """The indicator (or source) is the catalog's, by the id read with the row."""
+    selected = page_columns(gql, "year indicator { code }")
+    for column in ("id", "indicator_id", "year"):
+        assert f'"stats_observation"."{column}"' in selected
+    for column in ("source_id", "quote", "value_text", "member_ids", "note", "corrected_value"):
+        assert f'"stats_observation"."{column}"' not in selected
+
+
+def test_a_page_asking_for_restatements_reads_model_instances_of_the_ids_needed(datasets, gql):
+    """Model instances, given their indicator and source from the catalog by id and restatements in one query."""
+    selected = page_columns(gql, "year restatements { value }")
+    for column in ("id", "indicator_id", "source_id", "year"):
         assert f'"stats_observation"."{column}"' in selected
     for column in ("quote", "value_text", "member_ids", "note", "corrected_value"):
         assert f'"stats_observation"."{column}"' not in selected
