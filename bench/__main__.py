@@ -34,13 +34,13 @@ QUERIES = {
     ),
     "series (one state, one status)": (
         '{ series(indicator: "bench.i00000", members: [{dimension: "bench_state", member: "CA"}, '
-        '{dimension: "bench_status", member: "active"}]) { year value change percentChange } }',
+        '{dimension: "bench_status", member: "active"}]) { year displayValue change percentChange } }',
         """SELECT year, value, value - lag(value) OVER (ORDER BY year) FROM stats_observation
            WHERE indicator_id = %(ind)s AND member_ids = %(ca_active)s::bigint[] AND is_preferred ORDER BY year""",
     ),
     "aggregate (sum over states by status)": (
         '{ aggregate(indicator: "bench.i00000", over: "bench_state", groupBy: ["bench_status"], years: [2024]) '
-        "{ year sum count printedTotal } }",
+        "{ year sum count total { displayValue } } }",
         """SELECT year, sum(value), count(*) FROM stats_observation
            WHERE indicator_id = %(ind)s AND year = 2024 AND cardinality(member_ids) = 2 AND is_preferred
            GROUP BY year, member_ids[2]""",

@@ -32,10 +32,10 @@ DASHBOARD = [
     "{ title rows { member { label } cells { valueText } total { valueText } } } }",
     '{ series(indicator: "cybertipline.reports") { year valueText percentChange source { slug } } }',
     '{ aggregate(indicator: "missing.cases", over: "state", groupBy: ["case_status"], years: [2024]) '
-    "{ year members { label } sum printedTotal matchesPrintedTotal } }",
+    "{ year members { label } sum total { displayValue } matchesPrintedTotal } }",
     '{ observations(filter: {indicators: ["missing.cases"], year: 2021}, limit: 100) '
     "{ totalCount items { id valueText correctedValue members { label } } } }",
-    "{ coverage(year: 2023) { indicator { code } breakdowns observations } }",
+    "{ coverage(year: 2023) { indicator { code } printedBreakdowns { key } observations } }",
 ]
 SEEN = '{ observations(filter: {indicators: ["%s"], allSources: true}, limit: 10000) { items { id correctedValue } } }'
 
