@@ -107,10 +107,14 @@ def _child(kind: str, path: str) -> None:
 
 
 def _copy(connection, path: Path, table: str) -> tuple[int, float]:
-    """COPY the file's rows, ids resolved (what PostgreSQL alone can do), into ``table``."""
-    columns = ("indicator_id, source_id, year, member_ids, dimension_ids, member_order, value, value_text, quote, "
-               "created_at, updated_at")  # fmt: skip
-    with connection.cursor() as cursor:
+    """COPY the file's rows, ids resolved (what PostgreSQL alone can do), into ``table``, in one transaction."""
+    from django.db import transaction
+
+    columns = ("indicator_id, source_id, year, member_ids, dimension_ids, member_order, is_preferred, value, "
+               "value_text, quote, created_at, updated_at")  # fmt: skip
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Each row is its fact's only figure: it enters preferred (migration 0015; the database still checks).
+        cursor.execute("SET LOCAL stats.preferred_given = on")
         if table == FLOOR_TABLE:
             cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
             cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (LIKE stats_observation INCLUDING DEFAULTS INCLUDING IDENTITY)")
@@ -139,7 +143,7 @@ def _copy(connection, path: Path, table: str) -> tuple[int, float]:
             next(reader)
             for indicator, source, year, state, status, value, quote in reader:
                 member_ids, dims, order = breakdowns[(state, status)]
-                copy.write_row((ind[indicator], src[source], year, member_ids, dims, order,
+                copy.write_row((ind[indicator], src[source], year, member_ids, dims, order, "t",
                                 value.replace(",", ""), value, quote, "now", "now"))  # fmt: skip
                 count += 1
     return count, started
