@@ -3,7 +3,7 @@
 Measures the import service at 100,000 rows and at ``--rows``, `import_facts` end to end, COPY with
 every rule and COPY into an unconstrained table (the floor), and the export, then writes the section
 "Bulk import and export" of docs/benchmarks.md, leaving the rest of the file as it is
-(`python -m bench` runs the same measurements and writes the same section).
+(`python -m bench --import-rows N` runs the same measurements and writes the same section).
 """
 
 from __future__ import annotations
