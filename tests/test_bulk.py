@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 
 from stats.importing import long_rows, read_dataset
 from stats.lookups import CatalogLookup
-from stats.models import ImportRecord, Observation, Unit
+from stats.models import ImportRecord, Indicator, Observation, Unit
 from stats.services.errors import ImportFailed
 from stats.services.observations import ObservationRow, import_revert, observations_import
 
@@ -313,3 +313,30 @@ def test_the_import_makes_as_many_queries_for_more_rows(cube, build):
     assert queries(years[:1]) == queries(years[1:])  # 2 new rows, then 18
     assert queries(years[:1], "erratum", 100) == queries(years[1:], "erratum", 100)  # every row changes
     assert queries(years[:1], "back") == queries(years[1:], "back")  # and back
+
+
+def sql(statement: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def test_an_observation_naming_an_indicator_or_source_that_does_not_exist_is_refused(cube):
+    with pytest.raises(REFUSED, match=r"Key \(indicator_id\)=\(999999999\) is not present"), transaction.atomic():
+        copy_rows({**cube, "count": Indicator(id=999_999_999)}, [([], 1, [], "")])
+    missing_source = Observation(indicator=cube["count"], source_id=999_999_999, year=2025, value=1, value_text="1",
+                                 quote="q")  # fmt: skip
+    with pytest.raises(IntegrityError, match=r"Key \(source_id\)=\(999999999\) is not present"), transaction.atomic():
+        missing_source.save()
+    assert not Observation.objects.filter(indicator=cube["count"]).exists()
+
+
+def test_an_indicator_or_source_observations_name_cannot_be_deleted_or_renumbered(cube, build):
+    build.observation(cube["count"], cube["source"], year=2025, value="1")
+    for table, key in (("stats_indicator", cube["count"].id), ("stats_source", cube["source"].id)):
+        for statement in (f"DELETE FROM {table} WHERE id = %s", f"UPDATE {table} SET id = id + 1000000 WHERE id = %s"):
+            with pytest.raises(IntegrityError, match="violates foreign key constraint"), transaction.atomic():
+                sql(statement, [key])
+    assert Observation.objects.filter(indicator=cube["count"], source=cube["source"]).count() == 1
+    unused = build.source(edition=2020)
+    sql("DELETE FROM stats_source WHERE id = %s", [unused.id])  # names nothing: deleted
+    assert not type(unused).objects.filter(pk=unused.pk).exists()
