@@ -5,8 +5,10 @@ deferred): a million-row import queued two million checks, about half of its tim
 set-based: statement triggers with transition tables check that every indicator and source the
 statement wrote exists, after locking them as a foreign key does (FOR KEY SHARE, once per distinct
 id, so a concurrent delete waits for the writer and then sees its rows); row triggers on the
-indicator and source tables refuse deleting (or renumbering, or truncating) one that observations
-still name. Same error code and constraint names as the foreign keys they replace.
+indicator and source tables refuse deleting (or renumbering) one that observations still name, and a
+TRUNCATE of them is refused after the fact when observations are left (truncating both at once, as a
+foreign key allows, passes: AFTER TRUNCATE triggers run once every table of the statement is empty).
+Same error code and constraint names as the foreign keys they replace.
 """
 
 from django.db import migrations, models
@@ -71,13 +73,13 @@ CREATE TRIGGER stats_observation_referenced_keep
   BEFORE DELETE OR UPDATE OF id ON stats_indicator
   FOR EACH ROW EXECUTE FUNCTION stats_observation_referenced_keep('indicator_id');
 CREATE TRIGGER stats_observation_referenced_truncate
-  BEFORE TRUNCATE ON stats_indicator
+  AFTER TRUNCATE ON stats_indicator
   FOR EACH STATEMENT EXECUTE FUNCTION stats_observation_referenced_keep('indicator_id');
 CREATE TRIGGER stats_observation_referenced_keep
   BEFORE DELETE OR UPDATE OF id ON stats_source
   FOR EACH ROW EXECUTE FUNCTION stats_observation_referenced_keep('source_id');
 CREATE TRIGGER stats_observation_referenced_truncate
-  BEFORE TRUNCATE ON stats_source
+  AFTER TRUNCATE ON stats_source
   FOR EACH STATEMENT EXECUTE FUNCTION stats_observation_referenced_keep('source_id');
 """
 
