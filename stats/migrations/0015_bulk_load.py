@@ -8,7 +8,8 @@
   instead of entering unpreferred and being promoted by a second write of every row (an UPDATE that
   touches every index). Nothing is trusted: two preferred rows of one fact still break the unique index,
   and the statement trigger still ranks every fact that received an unpreferred row.
-- The insert ranking only looks at facts that received an unpreferred row. A fact that received a
+- The insert ranking only looks at facts that received an unpreferred row (and does not run when there
+  is none, as after a bulk load of new facts). A fact that received a
   preferred one had no stored figure before (else the unique index refused it, as every stored fact
   has its one preferred figure), so its only other rows are unpreferred ones of the same statement,
   and those put the fact in the ranking.
@@ -32,6 +33,10 @@ def function_replaced(name: str, facts: str) -> str:
 FORWARD = (
     function_replaced(
         "stats_observation_preferred_insert", f"SELECT {preferred.KEY} FROM new_rows WHERE NOT is_preferred"
+    ).replace(
+        "BEGIN\n",
+        "BEGIN\n  IF NOT EXISTS (SELECT 1 FROM new_rows WHERE NOT is_preferred) THEN\n    RETURN NULL;\n  END IF;\n",
+        1,
     )
     + """
 DROP TRIGGER stats_observation_preferred_enter ON stats_observation;
