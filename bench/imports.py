@@ -178,6 +178,11 @@ def _command(args: list[str], **env) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024
 
 
+def measure_nothing(path: Path) -> None:
+    """Remove the imported rows of the previous measurement (the warehouse as the bench builds it)."""
+    _python("prepare", path)
+
+
 def measure(kind: str, path: Path) -> dict:
     """One measurement on a clean warehouse (the imported rows of the previous one removed)."""
     _python("prepare", path)
