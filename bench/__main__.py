@@ -3,8 +3,8 @@
 Builds a synthetic warehouse of N observations in its own database (ncmec_bench), starts the
 server `serve` runs, sends a fixed set of GraphQL queries over HTTP from a separate process, and
 compares each with the same rows fetched by raw SQL and encoded with json.dumps (and with
-PostgreSQL's json_agg). Also imports a long-format file through the real import service and with
-COPY. Writes docs/benchmarks.md.
+PostgreSQL's json_agg). With ``--import-rows N`` also the bulk import and export (bench/bulk.py).
+Writes docs/benchmarks.md, keeping the sections other commands measured.
 """
 
 from __future__ import annotations
@@ -165,8 +165,10 @@ def main() -> None:
         help="also run the filtered query and table() on N observations (e.g. 10000000) in ncmec_bench_N",
     )  # fmt: skip
     parser.add_argument(
-        "--import-rows", type=int, help="rows of the large bulk import and export measurement (default 100,000)"
-    )
+        "--import-rows", type=int,
+        help="also measure bulk import and export, the large import of this many rows (e.g. 1000000), and write "
+        "that section; without it the section stays as it is",
+    )  # fmt: skip
     parser.add_argument(
         "--peer", choices=["postgraphile"],
         help="only compare four reads with PostGraphile 5 (bench/peer.py) and write that section of the report",
@@ -188,7 +190,6 @@ def main() -> None:
 
         return topology.main(args.seconds, args.users, single_seconds=max(10, args.seconds // 3))
     repeats = 10 if args.quick else 50
-    import_rows = args.import_rows or (20_000 if args.quick else 100_000)
 
     url = database.configure()
     import django
@@ -214,7 +215,7 @@ def main() -> None:
         took = {label: f"{result[name]['p50_ms']:.1f} ms" for label, result in (("p50", uncached), ("cached", cached))}
         print(f"{name}: {took}, raw {raw['p50_ms']:.1f} ms")
 
-    bulk_results = bulk.run(import_rows)
+    bulk_results = bulk.run(args.import_rows) if args.import_rows else None
 
     load = run_load(20 if args.quick else 60, 10 if args.quick else 20) if not args.no_load else None
 
@@ -365,7 +366,7 @@ def targets(rows, static, load, scaled=None) -> list[str]:
 
 
 def write_report(args, rows, static, bulk_results, plans, repeats, load, scaled=None) -> None:
-    from bench import bulk
+    from bench import bulk, report
 
     lines = [
         "# Benchmarks",
@@ -421,15 +422,15 @@ def write_report(args, rows, static, bulk_results, plans, repeats, load, scaled=
         "that keeps only keys between validation and write; an index-only path for counts over several "
         "indicators.",
         "",
-        *bulk.section(bulk_results),
-        "",
+        *([*bulk.section(bulk_results), ""] if bulk_results else []),
         "## Query plans",
         "",
     ]
     for name, plan in plans.items():
         lines += [f"### {name}", "", "```", plan, "```", ""]
     args.output.parent.mkdir(exist_ok=True)
-    args.output.write_text("\n".join(lines) + "\n")
+    # Sections measured by other commands (PostGraphile, Lighthouse, bulk when not measured now) stay.
+    args.output.write_text(report.keeping_other_sections("\n".join(lines) + "\n", args.output))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Measures the import service at 100,000 rows and at ``--rows``, `import_facts` end to end, COPY with
 every rule and COPY into an unconstrained table (the floor), and the export, then writes the section
 "Bulk import and export" of docs/benchmarks.md, leaving the rest of the file as it is
-(`python -m bench` runs the same measurements and writes the same section).
+(`python -m bench --import-rows N` runs the same measurements and writes the same section).
 """
 
 from __future__ import annotations
@@ -31,13 +31,79 @@ def run(rows: int, log=print) -> dict:
         for name, kind, path in (("service_small", "service", small), ("service", "service", large),
                                  ("command", "command", large), ("copy", "copy", large),
                                  ("floor", "floor", large)):  # fmt: skip
+            if name == "service":  # the warehouse without imported rows, as the bench's queries see it
+                imports.measure_nothing(path)
+                results["queries_before"] = query_timings()
             results[name] = imports.measure(kind, path)
             log(f"{name}: {_rate(results[name]):,.0f} rows/s, {results[name]['peak_mb']:.0f} MB")
+            if name == "service":  # its rows are still there (the next measurement removes them)
+                results["queries_after"] = query_timings()
         results["export"] = imports.measure_export(large, Path(tmp) / "facts.csv")
         log(f"export: {_rate(results['export']):,.0f} rows/s, {results['export']['peak_mb']:.0f} MB")
     results["admin"] = admin_preview.run(log=log)
     results["load"] = [round(a, 1) for a in (*results["load"], *os.getloadavg())]
     return results
+
+
+def query_timings(repeats: int = 30) -> dict:
+    """The bench's queries as raw SQL (bench/__main__.py): p50 and the answer's size, to compare after an import.
+
+    Measured once the server has settled (autovacuum done, a checkpoint): what an import leaves is
+    the indexes and statistics, not the background writes that follow a million new rows.
+    """
+    from bench.__main__ import QUERIES, baseline, scenario_params
+
+    settle()
+    params = scenario_params()
+    return {name: baseline(sql, params, repeats) for name, (_, sql) in QUERIES.items()}
+
+
+def settle(deadline_seconds: float = 300) -> None:
+    """Wait (polling, with a deadline) until no autovacuum works on this database, then checkpoint."""
+    import contextlib
+    import time
+
+    from django.db import DatabaseError, connection
+
+    deadline = time.monotonic() + deadline_seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
+                "AND datname = current_database()"
+            )
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(1)
+        # A role without the right to checkpoint (a server of one's own) measures as it is.
+        with contextlib.suppress(DatabaseError):
+            cursor.execute("CHECKPOINT")
+
+
+def query_lines(results: dict) -> tuple[list[str], float | None]:
+    """The queries' table before and after the large import, and the worst ratio of those whose answer is the same."""
+    before, after = results.get("queries_before"), results.get("queries_after")
+    if not before or not after:
+        return [], None
+    lines = [
+        "",
+        f"The bench's queries (raw SQL, p50 of 30) on the benchmark warehouse before the "
+        f"{results['service']['rows']:,}-row service import and right after it (the import analyses the table "
+        "after a large merge), each time once autovacuum is done and after a checkpoint:",
+        "",
+        "| query | before | after | ratio | answer |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    worst = None
+    for name, was in before.items():
+        now = after[name]
+        ratio = now["p50_ms"] / max(was["p50_ms"], 0.001)
+        same = now["bytes"] == was["bytes"]
+        if same:
+            worst = max(worst or 0, ratio)
+        answer = "the same" if same else "includes the imported rows (not compared)"
+        lines.append(f"| {name} | {was['p50_ms']:.2f} ms | {now['p50_ms']:.2f} ms | {ratio:.2f}x | {answer} |")
+    return lines, worst
 
 
 def _rate(measured: dict) -> float:
@@ -100,7 +166,13 @@ def section(results: dict) -> list[str]:
         f"- export: {_rate(export):,.0f} rows/s (≥ 200,000), peak {export['peak_mb']:.0f} MB (≤ 200): "
         f"{verdict(_rate(export) >= 200_000 and export['peak_mb'] <= 200)}",
     ]
-    return lines
+    queries, worst = query_lines(results)
+    if worst is not None:
+        lines.append(
+            f"- queries after the {service['rows']:,}-row import: the slowest of those whose answer did not change "
+            f"took {worst:.2f}x its time before (≤ 1.1): {verdict(worst <= 1.1)}"
+        )
+    return lines + queries
 
 
 def write_section(lines: list[str], path: Path = REPORT) -> None:

@@ -200,12 +200,44 @@ def _initdb(data_dir: Path) -> None:
         raise LocalDatabaseError(f"initdb failed for {data_dir}:\n{result.stderr.strip()}")
 
 
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def server_settings(memory: int | None = None) -> dict[str, str]:
+    """Settings for a warehouse that loads millions of rows at once, sized from the machine's memory.
+
+    PostgreSQL's defaults (128 MB of shared buffers, 4 MB per sort, a checkpoint every 1 GB of WAL)
+    make a million-row import sort on disk and checkpoint several times over. Given on the command line
+    at every start, so an existing cluster gets them too (they override postgresql.conf).
+    """
+    mb = (memory or _memory_bytes()) // (1 << 20)
+
+    def share(fraction: int, low: int, high: int) -> str:
+        return f"{max(low, min(high, mb // fraction))}MB"
+
+    return {
+        "shared_buffers": share(16, 128, 2048),  # 1/16 of memory: the embedded server shares the machine
+        "work_mem": share(256, 4, 64),  # per sort or hash: the import's merge and the preferred-figure ranking
+        "maintenance_work_mem": share(32, 64, 1024),  # index builds, VACUUM
+        "max_wal_size": "8GB",  # a million-row import does not force a checkpoint mid-way
+        "min_wal_size": "1GB",
+        "checkpoint_timeout": "15min",
+        "checkpoint_completion_target": "0.9",
+        "effective_cache_size": share(2, 512, 16384),
+    }
+
+
 def _start(data_dir: Path, socket_dir: Path) -> None:
     socket_dir.mkdir(parents=True, exist_ok=True)
     _prepare_for_system_user(data_dir, socket_dir)
     log = data_dir / "server.log"
     # The Unix socket (fastest) and, as a fallback, loopback TCP on a free port.
     options = f"-c listen_addresses=127.0.0.1 -p {_port_for(data_dir)} -k {socket_dir} -c max_connections=200"
+    options += "".join(f" -c {name}={value}" for name, value in server_settings().items())
     result = subprocess.run(
         [
             _bin("pg_ctl"),

@@ -66,7 +66,8 @@ class TableFile:
 
     def __init__(self, records: Iterator[list], kind: str) -> None:
         self.kind = kind
-        self._records = (r for r in records if any(v not in (None, "") for v in r))
+        # The first cell tells for most rows; a row is blank when every cell is.
+        self._records = (r for r in records if r and (r[0] not in (None, "") or any(v not in (None, "") for v in r)))
         header = self._read(lambda: next(self._records, None))
         if header is None:
             raise ImportFailed([RowError(None, None, "the file is empty")])
@@ -99,16 +100,27 @@ class TableFile:
     def __iter__(self) -> Iterator[list]:
         limit = settings.IMPORT_MAX_ROWS
         count = 0
-        while True:
-            record = self._ahead.pop(0) if self._ahead else self._read(lambda: next(self._records, None))
-            if record is None:
-                return
+
+        def over() -> ImportFailed:
+            return ImportFailed(
+                [RowError(None, None, f"the file has more than {limit:,} rows, the limit of one import; split it")]
+            )
+
+        while self._ahead:
             count += 1
             if count > limit:
-                raise ImportFailed(
-                    [RowError(None, None, f"the file has more than {limit:,} rows, the limit of one import; split it")]
-                )
-            yield record
+                raise over()
+            yield self._ahead.pop(0)
+        try:
+            for record in self._records:
+                count += 1
+                if count > limit:
+                    raise over()
+                yield record
+        except ImportFailed:
+            raise
+        except Exception as exc:
+            raise ImportFailed([RowError(None, None, f"the {self.kind.upper()} file cannot be read: {exc}")]) from None
 
 
 def read_dataset(data: bytes | Path, file_name: str) -> TableFile:
@@ -148,22 +160,30 @@ def _not_utf8(line: int) -> ImportFailed:
 
 
 def _csv_records(handle: BinaryIO) -> Iterator[list]:
-    """CSV records, decoded line by line; a record whose cell count differs from the header's is an error."""
-
-    def lines():
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise _not_utf8(number) from None
-
+    """CSV records, decoded as they are read; a record whose cell count differs from the header's is an error."""
     width = None
-    for number, record in enumerate(csv.reader(lines()), start=1):
-        if width is None:
-            width = len(record)
-        elif record and len(record) != width:
-            raise ImportFailed([RowError(number, None, f"{len(record)} cells but the header has {width} columns")])
-        yield record
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    try:
+        for number, record in enumerate(csv.reader(text), start=1):
+            if width is None:
+                width = len(record)
+            elif record and len(record) != width:
+                raise ImportFailed([RowError(number, None, f"{len(record)} cells but the header has {width} columns")])
+            yield record
+    except UnicodeDecodeError:
+        text.detach()  # the file stays open, to find the line
+        raise _not_utf8(_first_line_not_utf8(handle)) from None
+
+
+def _first_line_not_utf8(handle: BinaryIO) -> int:
+    """The line that does not decode (the text reader decodes in blocks, so it cannot say)."""
+    handle.seek(0)
+    for number, raw in enumerate(handle, start=1):
+        try:
+            raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            return number
+    return 1
 
 
 def _xlsx_records(handle: BinaryIO) -> Iterator[list]:
@@ -235,7 +255,7 @@ def long_rows(dataset: TableFile, lookup: CatalogLookup) -> Iterator[Observation
     columns = {name: header for name, header in zip(names, own, strict=True) if name != header}
     columns = columns or None  # shared by every row: errors name the file's own header
     for number, values in enumerate(dataset, start=2):
-        cell = {h: _text(v) for h, v in zip(names, values, strict=False)}
+        cell = dict(zip(names, [v.strip() if v.__class__ is str else _text(v) for v in values], strict=False))
         yield ObservationRow(
             indicator=cell["indicator"],
             source=cell["source"],

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 
 from stats.importing import long_rows, read_dataset
 from stats.lookups import CatalogLookup
-from stats.models import ImportRecord, Observation, Unit
+from stats.models import ImportRecord, Indicator, Observation, Unit
 from stats.services.errors import ImportFailed
 from stats.services.observations import ObservationRow, import_revert, observations_import
 
@@ -198,3 +198,146 @@ def test_the_admin_reverts_a_selected_import(client, editor, cube):
         "/admin/stats/importrecord/", {"action": "revert_imports", "_selected_action": [record.pk]}, follow=True
     )
     assert "nothing to revert" in again.content.decode()
+
+
+def insert_claiming_preferred(cube, source, value, *, given: bool) -> None:
+    """A raw insert of one bulk.cases 2025 figure that claims to be its fact's preferred one."""
+    with connection.cursor() as cursor:
+        if given:
+            cursor.execute("SET LOCAL stats.preferred_given = on")
+        cursor.execute(
+            "INSERT INTO stats_observation (indicator_id, source_id, year, period, member_ids, value, value_text, "
+            "quote, is_preferred) VALUES (%s, %s, 2025, 'annual', '{}', %s, %s, 'q', true)",
+            [cube["count"].id, source.id, value, str(value)],
+        )
+
+
+def updates_in_this_transaction() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'stats_observation'")
+        return cursor.fetchone()[0]
+
+
+def test_a_bulk_writer_inserts_a_facts_only_figure_as_preferred_without_writing_it_twice(cube):
+    with transaction.atomic():
+        before = updates_in_this_transaction()
+        insert_claiming_preferred(cube, cube["source"], 5, given=True)
+        assert updates_in_this_transaction() == before  # not entered unpreferred and promoted
+    assert Observation.objects.get(indicator=cube["count"]).is_preferred
+
+
+def test_a_claimed_preferred_figure_of_a_stored_fact_is_refused(cube, build):
+    insert_claiming_preferred(cube, cube["source"], 5, given=False)
+    with pytest.raises(IntegrityError, match="observation_one_preferred_per_fact"), transaction.atomic():
+        insert_claiming_preferred(cube, build.source(edition=2024), 6, given=True)
+    assert Observation.objects.filter(indicator=cube["count"]).count() == 1
+
+
+def test_without_the_setting_a_claim_is_ranked_as_before(cube, build):
+    older = build.source(edition=2024)
+    insert_claiming_preferred(cube, older, 6, given=False)
+    insert_claiming_preferred(cube, cube["source"], 5, given=False)  # the year's own report wins
+    assert Observation.objects.get(indicator=cube["count"], is_preferred=True).source == cube["source"]
+
+
+def test_a_statement_with_one_value_over_its_unit_names_that_value(build, cube):
+    share = build.indicator("bulk.share", unit=Unit.PERCENT)
+    with pytest.raises(IntegrityError, match=r"value 120\.0000 does not fit the unit percent"), transaction.atomic():
+        Observation.objects.bulk_create(
+            [Observation(indicator=share, source=cube["source"], year=y, value=v, value_text=str(v), quote="q")
+             for y, v in ((2021, 50), (2022, 120), (2023, 30))]
+        )  # fmt: skip
+    with pytest.raises(IntegrityError, match=r"corrected value -2\.0000 does not fit"), transaction.atomic():
+        Observation.objects.bulk_create(
+            [Observation(indicator=share, source=cube["source"], year=y, value=1, value_text="1", quote="q",
+                         corrected_value=c, correction_reason="why") for y, c in ((2021, 5), (2022, -2))]
+        )  # fmt: skip
+
+
+def service_rows(*facts: tuple[str, str, str]) -> list[ObservationRow]:
+    """(source slug, state, value) rows of bulk.cases 2025, numbered from 2 as in a file."""
+    return [
+        ObservationRow(indicator="bulk.cases", source=slug, year=2025, members={"bulk_state": state},
+                       value_text=value, row=n)
+        for n, (slug, state, value) in enumerate(facts, start=2)
+    ]  # fmt: skip
+
+
+def test_an_import_keeps_one_preferred_figure_per_fact_by_the_rule(cube, build):
+    build.source("bulk-2024", edition=2024)
+    build.source("bulk-sheet", edition=2025, kind="fact_sheet")
+    observations_import(rows=service_rows(("bulk-2024", "Nevada", "1")), confirm_years_outside_edition=True)
+    observations_import(
+        rows=service_rows(
+            ("bulk-2025", "Nevada", "2"),  # beats the stored figure of last year's report
+            ("bulk-sheet", "Alaska", "3"),  # a new fact printed by two sources in one file
+            ("bulk-2025", "Alaska", "4"),
+            ("bulk-sheet", "Nevada", "6"),
+        ),
+        confirm_years_outside_edition=True,
+    )
+    preferred = {
+        (tuple(o.member_ids), o.source.slug)
+        for o in Observation.objects.filter(indicator=cube["count"], is_preferred=True).select_related("source")
+    }
+    assert preferred == {(tuple(members(cube, "nevada")), "bulk-2025"), (tuple(members(cube, "alaska")), "bulk-2025")}
+
+
+def test_duplicates_found_by_the_database_name_every_extra_row_and_the_first(cube):
+    rows = service_rows(("bulk-2025", "Nevada", "1"), ("bulk-2025", "Alaska", "2"), ("bulk-2025", "Nevada", "3"),
+                        ("bulk-2025", "Alaska", "4"), ("bulk-2025", "Nevada", "5"))  # fmt: skip
+    with pytest.raises(ImportFailed) as failure:
+        observations_import(rows=rows)
+    assert [str(e) for e in failure.value.errors] == [
+        "row 4: duplicate of row 2: same indicator, source, year, period and breakdown",
+        "row 5: duplicate of row 3: same indicator, source, year, period and breakdown",
+        "row 6: duplicate of row 2: same indicator, source, year, period and breakdown",
+    ]
+    assert not Observation.objects.filter(indicator=cube["count"]).exists()
+
+
+def test_the_import_makes_as_many_queries_for_more_rows(cube, build):
+    """Validation, planning and the write are set-based: the queries do not grow with the rows."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    years = [build.source(f"bulk-{y}", edition=y).slug for y in range(2010, 2020)]
+
+    def queries(sources: list[str], reason: str = "", offset: int = 0) -> int:
+        rows = [ObservationRow(indicator="bulk.cases", source=slug, year=2025, members={"bulk_state": state},
+                               value_text=str(n + offset), row=n) for n, (slug, state) in
+                enumerate(((s, st) for s in sources for st in ("Nevada", "Alaska")), start=2)]  # fmt: skip
+        with CaptureQueriesContext(db) as captured:
+            observations_import(rows=rows, reason=reason, confirm_years_outside_edition=True)
+        return len(captured)
+
+    assert queries(years[:1]) == queries(years[1:])  # 2 new rows, then 18
+    assert queries(years[:1], "erratum", 100) == queries(years[1:], "erratum", 100)  # every row changes
+    assert queries(years[:1], "back") == queries(years[1:], "back")  # and back
+
+
+def sql(statement: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def test_an_observation_naming_an_indicator_or_source_that_does_not_exist_is_refused(cube):
+    with pytest.raises(REFUSED, match=r"Key \(indicator_id\)=\(999999999\) is not present"), transaction.atomic():
+        copy_rows({**cube, "count": Indicator(id=999_999_999)}, [([], 1, [], "")])
+    missing_source = Observation(indicator=cube["count"], source_id=999_999_999, year=2025, value=1, value_text="1",
+                                 quote="q")  # fmt: skip
+    with pytest.raises(IntegrityError, match=r"Key \(source_id\)=\(999999999\) is not present"), transaction.atomic():
+        missing_source.save()
+    assert not Observation.objects.filter(indicator=cube["count"]).exists()
+
+
+def test_an_indicator_or_source_observations_name_cannot_be_deleted_or_renumbered(cube, build):
+    build.observation(cube["count"], cube["source"], year=2025, value="1")
+    for table, key in (("stats_indicator", cube["count"].id), ("stats_source", cube["source"].id)):
+        for statement in (f"DELETE FROM {table} WHERE id = %s", f"UPDATE {table} SET id = id + 1000000 WHERE id = %s"):
+            with pytest.raises(IntegrityError, match="violates foreign key constraint"), transaction.atomic():
+                sql(statement, [key])
+    assert Observation.objects.filter(indicator=cube["count"], source=cube["source"]).count() == 1
+    unused = build.source(edition=2020)
+    sql("DELETE FROM stats_source WHERE id = %s", [unused.id])  # names nothing: deleted
+    assert not type(unused).objects.filter(pk=unused.pk).exists()

@@ -9,25 +9,36 @@ from __future__ import annotations
 
 from stats.checks import Fact, TotalCheck, mismatches, total_checks
 from stats.lookups import CatalogLookup
-from stats.models import Flag, Unit
+from stats.models import Unit
 from stats.services.errors import RowError
-from stats.services.observations.rows import FIELD_INDEX, ValidRow
+from stats.services.observations import staging
+from stats.services.observations.rows import ValidRow
 
-FLAG, NOTE = FIELD_INDEX["flag"], FIELD_INDEX["note"]
 
+def checked_indicators(sizes: dict[int, set[int]], lookup: CatalogLookup) -> set[int]:
+    """The indicators whose figures can be totals of others: ``sizes`` gives each one's breakdown sizes.
 
-def import_facts(rows: list[ValidRow], lookup: CatalogLookup) -> dict[Fact, ValidRow]:
-    """The rows of an import as the plain records ``stats.checks`` adds up, each with its row."""
-    indicators, sources = lookup.indicators_by_id, lookup.sources_by_id
-    # A count is checked against a total of fewer dimensions: an indicator whose rows all have
-    # breakdowns of one size (a large file of leaf figures) has none, and costs nothing here.
-    sizes: dict[int, set[int]] = {}
-    for row in rows:
-        sizes.setdefault(row.indicator_id, set()).add(len(row.member_ids))
-    checked = {
+    A count is checked against a total of fewer dimensions: an indicator whose rows all have
+    breakdowns of one size (a large file of leaf figures) has none, and costs nothing here.
+    """
+    indicators = lookup.indicators_by_id
+    return {
         i for i, n in sizes.items()
         if indicators[i].unit == Unit.PERCENT or (indicators[i].unit == Unit.COUNT and len(n) > 1)
     }  # fmt: skip
+
+
+def import_facts(rows: list[ValidRow], lookup: CatalogLookup, checked: set[int] | None = None) -> dict[Fact, ValidRow]:
+    """The rows of an import as the plain records ``stats.checks`` adds up, each with its row.
+
+    ``checked``: the indicators to check (by default worked out from ``rows``).
+    """
+    indicators, sources = lookup.indicators_by_id, lookup.sources_by_id
+    if checked is None:
+        sizes: dict[int, set[int]] = {}
+        for row in rows:
+            sizes.setdefault(row.indicator_id, set()).add(len(row.member_ids))
+        checked = checked_indicators(sizes, lookup)
     breakdowns: dict[tuple, frozenset] = {}
     facts = {}
     for row in rows:
@@ -49,29 +60,22 @@ def import_facts(rows: list[ValidRow], lookup: CatalogLookup) -> dict[Fact, Vali
     return facts
 
 
-def sum_mismatches(rows: list[ValidRow], lookup: CatalogLookup) -> tuple[list[TotalCheck], list[TotalCheck], dict]:
+def sum_mismatches(
+    rows: list[ValidRow], lookup: CatalogLookup, checked: set[int] | None = None
+) -> tuple[list[TotalCheck], list[TotalCheck], dict]:
     """(unexplained, explained) totals of these rows that their parts do not add up to, and each fact's row."""
-    facts = import_facts(rows, lookup)
+    facts = import_facts(rows, lookup, checked)
     unexplained, explained = mismatches(total_checks(facts))
     return unexplained, explained, facts
 
 
-def flagged_as_sum_mismatch(
-    primaries: list[ValidRow], unexplained: list[TotalCheck], row_of: dict[Fact, ValidRow], note: str
-) -> tuple[list[ValidRow], int]:
-    """The rows with the total of each mismatch (the shares, where no total is printed) flagged with ``note``."""
+def mismatch_keys(unexplained: list[TotalCheck], row_of: dict[Fact, ValidRow]) -> set[tuple]:
+    """The fact keys to flag as a sum mismatch: each mismatch's total (its shares, where no total is printed)."""
     keys = set()
     for check in unexplained:
         for fact in [check.total] if check.total else check.parts:
             keys.add(row_of[fact].key)
-    flagged = []
-    for row in primaries:
-        if row.key in keys:
-            values = list(row.values)
-            values[FLAG], values[NOTE] = Flag.SUM_MISMATCH, note
-            row = row.replaced(tuple(values), unset=row.unset - {"flag", "note"})
-        flagged.append(row)
-    return flagged, len(keys)
+    return keys
 
 
 def sum_mismatch_errors(unexplained: list[TotalCheck], row_of: dict[Fact, ValidRow]) -> list[RowError]:
@@ -86,15 +90,10 @@ def sum_mismatch_errors(unexplained: list[TotalCheck], row_of: dict[Fact, ValidR
     ]
 
 
-def years_outside_edition(rows: list[ValidRow], lookup: CatalogLookup) -> dict[str, tuple[int, list[int]]]:
-    """Source slug -> (its edition, the other years this import has figures of)."""
+def years_outside_edition(lookup: CatalogLookup) -> dict[str, tuple[int, list[int]]]:
+    """Source slug -> (its edition, the other years the staged rows have figures of)."""
     sources = lookup.sources_by_id
-    found: dict[int, set[int]] = {}
-    for row in rows:
-        year = row.values[0]
-        if year != sources[row.source_id].edition:
-            found.setdefault(row.source_id, set()).add(year)
-    return {sources[i].slug: (sources[i].edition, sorted(years)) for i, years in found.items()}
+    return {sources[i].slug: (sources[i].edition, years) for i, years in staging.years_by_source().items()}
 
 
 def years_outside_edition_errors(outside: dict[str, tuple[int, list[int]]]) -> list[RowError]:

@@ -53,7 +53,10 @@ def observation_update(
     if unknown:
         raise ValidationError({f: "This field cannot be changed here." for f in unknown})
     with edit_transaction(), pghistory.context(user=user_id(user), reason=reason, channel=channel):
-        obs = Observation.objects.select_for_update().select_related("indicator", "source").filter(id=observation_id)
+        # Only the observation is locked: its indicator and source are read, not changed (an import holds
+        # them FOR KEY SHARE until it commits, as its rows name them: migration 0016).
+        obs = Observation.objects.select_for_update(of=("self",)).select_related("indicator", "source")
+        obs = obs.filter(id=observation_id)
         obs = obs.first()
         if obs is None:
             raise ValidationError({"id": f"observation #{observation_id} does not exist"})

@@ -1,8 +1,9 @@
 """The import service: validate every row, plan against the stored data, write all or nothing.
 
 Admin imports (long and table shape), the CLI and the fixture loader all end here. An import is
-all-or-nothing: every row is validated first and any error aborts it before anything is written;
-the write itself runs in one transaction, serialized with other imports.
+all-or-nothing and runs in one transaction: each row is validated as it is read and COPYed into a
+staging table (nothing kept per row in memory), then duplicates, new, changed and unchanged figures
+are worked out in SQL against it under the import lock, and merged; any error rolls it all back.
 """
 
 from __future__ import annotations
@@ -12,22 +13,24 @@ from pathlib import Path
 
 import pghistory
 import psycopg
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from stats.lookups import CatalogLookup
-from stats.models import ImportRecord
+from stats.models import Flag, ImportRecord
 from stats.services.errors import ImportFailed, RowError
 from stats.services.locking import import_lock
+from stats.services.observations import staging
 from stats.services.observations.checks import (
-    flagged_as_sum_mismatch,
+    checked_indicators,
+    mismatch_keys,
     sum_mismatch_errors,
     sum_mismatches,
     years_outside_edition,
     years_outside_edition_errors,
 )
 from stats.services.observations.edits import database_message, user_id
-from stats.services.observations.planning import ImportPlan, ImportResult, merge_printings, plan_import
-from stats.services.observations.rows import ObservationRow, ValidRow
+from stats.services.observations.planning import ImportPlan, ImportResult, as_stored, merge_duplicates, plan_import
+from stats.services.observations.rows import ObservationRow
 from stats.services.observations.validation import RowValidator
 from stats.services.observations.writing import write_plan
 
@@ -80,26 +83,13 @@ def observations_import(
     lookup = CatalogLookup.load()
     validate = RowValidator(lookup).validate
     note = sum_mismatch_note.strip()
-    valid: list[ValidRow] = []
-    errors: list[RowError] = []
-    count = 0
-    for row in rows:
-        count += 1
-        ok, row_errors = validate(row)
-        if ok is not None:
-            valid.append(ok)
-        else:
-            errors.extend(row_errors)
-    primaries, restated, merge_errors = merge_printings(valid, merge_restatements)
-    del valid
-    errors.extend(merge_errors)
     record_fields = dict(
         user=user if getattr(user, "is_authenticated", False) else None,
         channel=channel,
         shape=shape,
         file_name=file_name,
         checksum=checksum,
-        rows=count,
+        rows=0,
         reason=reason,
         options=options,
     )
@@ -114,49 +104,59 @@ def observations_import(
 
     keep_channel = channel if keep_edits else None
 
-    def settled_plan() -> ImportPlan:
+    def settled_plan(count: int, restated: dict) -> ImportPlan:
         """The plan, with mismatching totals flagged when a note allows it, and what is left to settle."""
-        plan = plan_import(primaries, restated, allow_changes, ImportResult(rows=count, dry_run=dry_run), keep_channel)
+        plan = plan_import(restated, allow_changes, ImportResult(rows=count, dry_run=dry_run), keep_channel)
         if plan.errors:
             return plan
-        unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
+        checked = checked_indicators(staging.breakdown_sizes(), lookup)
+        unexplained, explained, row_of = _sum_mismatches(checked)
         if unexplained and note:
-            flagged, count_flagged = flagged_as_sum_mismatch(primaries, unexplained, row_of, note)
-            result = ImportResult(rows=count, dry_run=dry_run, flagged=count_flagged)
-            plan = plan_import(flagged, restated, allow_changes, result, keep_channel)
+            keys = mismatch_keys(unexplained, row_of)
+            staging.flag([seq for key, seq in row_of.seqs.items() if key in keys], Flag.SUM_MISMATCH, note)
+            result = ImportResult(rows=count, dry_run=dry_run, flagged=len(keys))
+            plan = plan_import(restated, allow_changes, result, keep_channel)
             if plan.errors:
                 return plan
-            unexplained, explained, row_of = sum_mismatches(plan.result.valid_rows, lookup)
+            unexplained, explained, row_of = _sum_mismatches(checked)
         result = plan.result
         result.mismatches, result.explained_mismatches = unexplained, explained
-        result.years_outside_edition = years_outside_edition(result.valid_rows, lookup)
+        result.years_outside_edition = years_outside_edition(lookup)
         if not dry_run:
             plan.errors += sum_mismatch_errors(unexplained, row_of)
             if not confirm_years_outside_edition:
                 plan.errors += years_outside_edition_errors(result.years_outside_edition)
         return plan
 
-    if errors or dry_run:
-        plan = settled_plan()
-        if errors or plan.errors:
-            raise failed(errors + plan.errors)
-        plan.result.record = ImportRecord.objects.create(
-            status=ImportRecord.Status.DRY_RUN,
-            new=plan.result.new,
-            changed=plan.result.changed,
-            unchanged=plan.result.unchanged,
-            **record_fields,
-        )
-        return plan.result
+    def _sum_mismatches(checked: set[int]):
+        """The checks on the staged rows of the ``checked`` indicators, as they would be stored."""
+        if not checked:
+            return [], [], _RowsOf()
+        seqs, rows = {}, []
+        for seq, row, stored in staging.staged_rows("s.indicator_id = ANY (%s)", [list(checked)]):
+            row = as_stored(row, stored)
+            rows.append(row)
+            seqs[row.key] = seq
+        unexplained, explained, facts = sum_mismatches(rows, lookup, checked)
+        return unexplained, explained, _RowsOf(facts, seqs)
+
     try:
         with transaction.atomic():
-            # Imports are serialized: the plan (what is new, what changes) is made under the lock,
-            # so two imports never interleave or decide on stale data.
-            import_lock()
-            plan = settled_plan()
-            if plan.errors:
-                raise ImportFailed(plan.errors)
+            staging.create()
+            count, errors = staging.fill(rows, validate)
+            record_fields["rows"] = count
+            if not (errors or dry_run):
+                # Imports are serialized: the plan (what is new, what changes) is made under the lock,
+                # so two imports never interleave or decide on stale data.
+                import_lock()
+            restated, merge_errors = merge_duplicates(merge_restatements)
+            errors += merge_errors
+            plan = settled_plan(count, restated)
+            if errors or plan.errors:
+                raise ImportFailed(errors + plan.errors)
             result = plan.result
+            if dry_run:
+                raise _DryRun(result)  # nothing written: the staging table goes with the rollback
             result.record = ImportRecord.objects.create(
                 status=ImportRecord.Status.COMMITTED,
                 new=result.new,
@@ -164,15 +164,56 @@ def observations_import(
                 unchanged=result.unchanged,
                 **record_fields,
             )
-            if plan.to_create or plan.to_update:
+            if result.new or plan.to_update:
                 context = {"user": user_id(user), "reason": reason or "import", "channel": channel}
                 with pghistory.context(**context, import_record=result.record.id):
                     write_plan(plan, progress)
+            staging.drop()
+            if result.new + result.changed >= ANALYZED_AFTER:
+                transaction.on_commit(_analyze)
+    except staging.ReadFailed as exc:
+        raise exc.failed from None
+    except _DryRun as dry:
+        result = dry.result
+        result.record = ImportRecord.objects.create(
+            status=ImportRecord.Status.DRY_RUN,
+            new=result.new,
+            changed=result.changed,
+            unchanged=result.unchanged,
+            **record_fields,
+        )
+        return result
     except ImportFailed as exc:
         raise failed(exc.errors) from None
     except (IntegrityError, psycopg.errors.IntegrityError) as exc:
         raise failed([RowError(None, None, f"the database refused the import: {database_message(exc)}")]) from exc
     return result
+
+
+# An import that writes this many figures analyses the table after its commit, so the planner's
+# statistics (and the queries' plans) stay right after a large load.
+ANALYZED_AFTER = 50_000
+
+
+def _analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE stats_observation")
+
+
+class _DryRun(Exception):
+    """Leaves the import's transaction without writing anything (a preview)."""
+
+    def __init__(self, result: ImportResult) -> None:
+        super().__init__("dry run")
+        self.result = result
+
+
+class _RowsOf(dict):
+    """The checked facts' rows (Fact -> ValidRow), and each row's place in the staging table (key -> seq)."""
+
+    def __init__(self, facts: dict | None = None, seqs: dict | None = None) -> None:
+        super().__init__(facts or {})
+        self.seqs = seqs or {}
 
 
 def file_checksum(data: bytes | Path) -> str:

@@ -10,6 +10,7 @@ from stats.checks import TotalCheck
 from stats.models import ImportRecord, Observation, Restatement
 from stats.printed import format_decimal
 from stats.services.errors import RowError
+from stats.services.observations import staging
 from stats.services.observations.rows import (
     APPROXIMATE,
     COMPARED_FIELDS,
@@ -21,6 +22,9 @@ from stats.services.observations.rows import (
     VALUE,
     ValidRow,
 )
+
+NEW_ROWS_LISTED = 1_000
+VALID_ROWS_KEPT = 20_000
 
 
 def printed(value: Any) -> str:
@@ -63,8 +67,10 @@ class ImportResult:
     restatements: int = 0
     changes: list[Change] = field(default_factory=list)
     kept: list[Change] = field(default_factory=list)  # changes left out: staff changed the figure since
-    new_rows: list[ValidRow] = field(default_factory=list)
-    valid_rows: list[ValidRow] = field(default_factory=list)  # every row that will be an observation, as stored
+    new_rows: list[ValidRow] = field(default_factory=list)  # the first NEW_ROWS_LISTED new figures, in file order
+    # Every row that will be an observation, as stored, for an import of at most VALID_ROWS_KEPT rows (the
+    # published reports' loader compares them with what is stored); empty for a larger one.
+    valid_rows: list[ValidRow] = field(default_factory=list)
     record: ImportRecord | None = None
     dry_run: bool = False
     # Printed totals whose parts do not add up: (unexplained, explained by a flag or a correction).
@@ -81,29 +87,24 @@ def _precision_rank(row: ValidRow) -> tuple:
     return (v[VALUE] is None, v[QUALIFIER] in APPROXIMATE, not row.from_table)
 
 
-def merge_printings(valid: list[ValidRow], merge: bool) -> tuple[list[ValidRow], dict, list[RowError]]:
-    """Group rows by fact key; with ``merge`` the extra printings become restatements.
+def merge_duplicates(merge: bool) -> tuple[dict, list[RowError]]:
+    """Facts given more than once by the staged rows (found by SQL); with ``merge`` the extra printings
+    become restatements (and leave the staging table), otherwise each is a duplicate-row error.
 
-    Returns the observations in file order (first printing of each fact), the restatements of the
-    facts printed more than once, and (without ``merge``) one duplicate error per extra printing.
+    Returns the restatements of each fact printed more than once (fact key -> rows, best first), and
+    the errors.
     """
-    first: dict[tuple, ValidRow] = {}
-    extra: dict[tuple, list[ValidRow]] = {}
-    for row in valid:
-        key = row.key
-        if first.setdefault(key, row) is not row:
-            extra.setdefault(key, []).append(row)
-    if not extra:
-        return valid, {}, []
-    primaries, restatements, errors = [], {}, []
-    for key, row in first.items():
-        dups = extra.get(key)
-        if dups is None:
-            primaries.append(row)
-            continue
+    groups = staging.duplicate_groups()
+    if not groups:
+        return {}, []
+    wanted = [seq for group in groups for seq in group]
+    rows = {seq: row for seq, row, _ in staging.staged_rows("s.seq = ANY (%s)", [wanted])}
+    restatements, errors, extra = {}, [], []
+    for group in groups:
+        printings = [rows[seq] for seq in group]
         if not merge:
-            first_row = row.row
-            for dup in dups:
+            first_row = printings[0].row
+            for dup in printings[1:]:
                 errors.append(
                     RowError(
                         dup.row,
@@ -112,10 +113,13 @@ def merge_printings(valid: list[ValidRow], merge: bool) -> tuple[list[ValidRow],
                     )
                 )
             continue
-        ordered = sorted([row, *dups], key=_precision_rank)
-        primaries.append(ordered[0])
-        restatements[key] = ordered[1:]
-    return primaries, restatements, errors
+        # Which printing is the observation: exact, then table, then first (sorted() keeps file order).
+        ranked = sorted(zip(group, printings, strict=True), key=lambda pair: _precision_rank(pair[1]))
+        restatements[printings[0].key] = [row for _, row in ranked[1:]]
+        extra += [seq for seq, _ in ranked[1:]]
+    if extra:
+        staging.delete(extra)
+    return restatements, errors
 
 
 def _restatement_values(rows: list[ValidRow]) -> list[dict]:
@@ -148,19 +152,10 @@ def existing_facts(keys) -> dict[tuple, tuple]:
     return _stored({k[0] for k in wanted}, {k[1] for k in wanted}, {k[2] for k in wanted}, wanted)
 
 
-def _existing_restatements(keys) -> dict[int, list[dict]]:
-    """Restatements of the stored observations of these facts: observation id -> values, in their order."""
-    indicator_ids = {k[0] for k in keys}
-    source_ids = {k[1] for k in keys}
-    years = {k[2] for k in keys}
-    if not indicator_ids:
-        return {}
+def _existing_restatements() -> dict[int, list[dict]]:
+    """Restatements of the stored observations the staged rows match: observation id -> values, in their order."""
     qs = (
-        Restatement.objects.filter(
-            observation__indicator_id__in=indicator_ids,
-            observation__source_id__in=source_ids,
-            observation__year__in=years,
-        )
+        Restatement.objects.extra(where=[f"observation_id IN (SELECT observation_id FROM {staging.MATCHED})"])
         .order_by("observation_id", "id")
         .values_list("observation_id", *RESTATEMENT_FIELDS)
     )
@@ -179,9 +174,8 @@ def _same(a, b) -> bool:
 @dataclass
 class ImportPlan:
     result: ImportResult
-    to_create: list[ValidRow] = field(default_factory=list)
     new_restatements: dict[tuple, list[dict]] = field(default_factory=dict)  # fact key -> restatement values
-    to_update: list[tuple[int, ValidRow]] = field(default_factory=list)  # (observation id, row)
+    to_update: list[tuple[int, ValidRow]] = field(default_factory=list)  # (observation id, row as it will be)
     versions: dict[int, int] = field(default_factory=dict)  # observation id -> the version the plan compared
     restatement_writes: dict = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
@@ -212,49 +206,45 @@ def _keeping_stored(row: ValidRow, stored: tuple) -> ValidRow:
     return row.replaced(tuple(values))
 
 
+def as_stored(row: ValidRow, stored: tuple | None) -> ValidRow:
+    """The row as the import will leave the figure: a stored one keeps what the file left unset."""
+    if stored is not None and row.unset:
+        return _keeping_stored(row, stored[1:-1])
+    return row
+
+
 def plan_import(
-    primaries: list[ValidRow],
     restated: dict,
     allow_changes: bool,
     result: ImportResult,
     keep_channel: str | None = None,
 ) -> ImportPlan:
-    """What the import would do against the data as it is now: new, changed, unchanged, conflicts.
+    """What the staged rows would do against the data as it is now: new, changed, unchanged, conflicts.
 
-    With ``keep_channel``, a stored figure last changed through another channel (a staff
-    correction) is not changed: it is listed in ``result.kept``.
+    Counted in SQL; only the rows that match a stored figure are read back and compared here, and
+    only the changed ones are kept. With ``keep_channel``, a stored figure last changed through
+    another channel (a staff correction) is not changed: it is listed in ``result.kept``.
 
     Optional fields a row leaves empty (``ObservationRow.unset``) keep their stored values, so
     re-uploading the same figures without retyping a table title or a note changes nothing.
     """
     plan = ImportPlan(result)
-    result.valid_rows = []
-    plan.to_create = result.new_rows
-    indicator_ids, source_ids, years = set(), set(), set()
-    for row in primaries:
-        indicator_ids.add(row.indicator_id)
-        source_ids.add(row.source_id)
-        years.add(row.values[0])
-    # Keyed by what is stored (none for a new file), not by every imported row.
-    existing = _stored(indicator_ids, source_ids, years)
-    current = _existing_restatements(existing) if existing else {}
-    for row in primaries:
+    matched = staging.match_stored()
+    total = staging.count_rows()
+    result.new = total - matched
+    result.restatements = sum(len(rows) for rows in restated.values())
+    result.new_rows = [row for _, row, _ in staging.staged_rows("m.seq IS NULL", limit=NEW_ROWS_LISTED)]
+    if total <= VALID_ROWS_KEPT:
+        result.valid_rows = [as_stored(row, stored) for _, row, stored in staging.staged_rows()]
+    matched_keys = set()
+    current = _existing_restatements() if matched else {}
+    for _, row, stored in staging.staged_rows("m.seq IS NOT NULL") if matched else ():
         key = row.key
+        matched_keys.add(key)
         extra = restated.get(key)
         wanted_restatements = _restatement_values(extra) if extra else []
-        result.restatements += len(wanted_restatements)
-        obs = existing.get(key)
-        if obs is None:
-            result.new += 1
-            result.new_rows.append(row)
-            result.valid_rows.append(row)
-            if wanted_restatements:
-                plan.new_restatements[key] = wanted_restatements
-            continue
-        observation_id, before_values = obs[0], obs[1:-1]
-        if row.unset:
-            row = _keeping_stored(row, before_values)
-        result.valid_rows.append(row)
+        observation_id, before_values = stored[0], stored[1:-1]
+        row = as_stored(row, stored)
         values = row.values
         after_values = tuple(values[i] for i in COMPARED_INDEX)
         if before_values == after_values:
@@ -284,9 +274,12 @@ def plan_import(
                         values[0], row.member_ids)  # fmt: skip
         result.changes.append(change)
         plan.to_update.append((observation_id, row))
-        plan.versions[observation_id] = obs[-1]
+        plan.versions[observation_id] = stored[-1]
         if current_restatements != wanted_restatements:
             plan.restatement_writes[observation_id] = wanted_restatements
+    plan.new_restatements = {
+        key: _restatement_values(rows) for key, rows in restated.items() if key not in matched_keys
+    }
     if keep_channel and plan.to_update:
         _keep_others_changes(plan, keep_channel)
     return plan

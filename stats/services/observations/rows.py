@@ -92,6 +92,15 @@ class ValidRow:
         self.member_ids = member_ids
         self.values = tuple(fields[name] for name in FIELD_NAMES) if isinstance(fields, dict) else tuple(fields)
 
+    @classmethod
+    def restored(cls, row, from_table: bool, unset: frozenset[str], indicator_id: int, source_id: int,
+                 member_ids: tuple[int, ...], values: tuple) -> ValidRow:  # fmt: skip
+        """A row as it was validated, from what the import staged of it (its source row is gone)."""
+        new = object.__new__(cls)
+        new.row, new.from_table, new.unset = row, from_table, unset
+        new.indicator_id, new.source_id, new.member_ids, new.values = indicator_id, source_id, member_ids, values
+        return new
+
     def replaced(self, values: tuple, unset: frozenset[str] | None = None) -> ValidRow:
         """The same row with other field values (and, given, other fields its file left empty)."""
         new = object.__new__(ValidRow)

@@ -1,9 +1,9 @@
-"""Writing a planned import: every row COPYed into a staging table, then merged in one statement each.
+"""Writing a planned import from its staging table, in one statement each for the new and the changed figures.
 
 The observations table checks its rules once per statement (migration 0012), so the new facts go in
 with one INSERT ... SELECT and the changed ones with one UPDATE ... FROM, however many there are; the
 breakdown's derived columns are computed per distinct breakdown by the database's own function.
-New rows enter as not preferred: the database chooses each fact's preferred figure (migration 0010).
+The database keeps each fact's preferred figure (migrations 0010 and 0015).
 """
 
 from __future__ import annotations
@@ -13,85 +13,78 @@ from django.utils import timezone
 
 from stats.models import Restatement
 from stats.services.errors import ImportFailed, RowError
+from stats.services.observations import staging
 from stats.services.observations.planning import ImportPlan, existing_facts
-from stats.services.observations.rows import COMPARED_FIELDS, FIELD_NAMES
-
-STAGING = "import_staging"
-
-# The staging table: the observation to change (none for a new one), the fact's ids, the row's values.
-STAGING_COLUMNS = {
-    "observation_id": "bigint", "indicator_id": "bigint", "source_id": "bigint", "member_ids": "bigint[]",
-    "year": "integer", "period": "text", "since": "integer", "as_of": "date", "value": "numeric",
-    "value_text": "text", "qualifier": "text", "quote": "text", "table": "text", "flag": "text", "note": "text",
-    "corrected_value": "numeric", "correction_reason": "text",
-}  # fmt: skip
-if tuple(STAGING_COLUMNS)[4:] != FIELD_NAMES:
-    raise ImportError("the staging table's value columns must follow FIELD_NAMES (a ValidRow's values)")
-INSERTED = [c for c in STAGING_COLUMNS if c != "observation_id"]
+from stats.services.observations.rows import COMPARED_FIELDS, COMPARED_INDEX, FIELD_NAMES
 
 
 def _quoted(columns) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
-def _copy_staging(rows, observation_ids) -> None:
-    """COPY rows into the staging table; ``observation_ids`` gives each row's observation (or None)."""
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {STAGING} ({_quoted(STAGING_COLUMNS)}) FROM STDIN") as copy,
-    ):
-        write_row = copy.write_row
-        # member_ids as the array's text form, made once per breakdown (COPY's text format reads it).
-        arrays: dict[tuple, str] = {}
-        for observation_id, row in zip(observation_ids, rows, strict=True):
-            member_ids = row.member_ids
-            array = arrays.get(member_ids)
-            if array is None:
-                array = arrays[member_ids] = "{" + ",".join(str(int(i)) for i in member_ids) + "}"
-            write_row((observation_id, row.indicator_id, row.source_id, array, *row.values))
+CHANGES = "import_changes"  # the changed figures: observation id and the values they take
+CHANGE_COLUMNS = {"observation_id": "bigint", **{c: staging.COLUMNS[c] for c in COMPARED_FIELDS}}
+INSERTED = ["indicator_id", "source_id", "member_ids", *FIELD_NAMES]
+PREFERRED_FACT = ("indicator_id", "year", "period", "since", "member_ids")  # one preferred figure per fact
 
 
 def write_plan(plan: ImportPlan, progress) -> None:
     """Write the plan's new and changed observations and their restatements (inside the import's transaction).
 
+    The new ones are the staged rows no stored figure matches, merged in one INSERT ... SELECT in the
+    order of the main indexes. A new figure whose fact has no other figure, stored or staged, enters as
+    preferred (``stats.preferred_given``, migration 0015: the database still checks it), so no row is
+    written twice; the others enter unpreferred and the database ranks their facts.
     ``progress(n)`` is told the rows written after each statement that writes observations.
     """
-    to_create, to_update = plan.to_create, plan.to_update
     now = timezone.now()
+    new = plan.result.new
     with connection.cursor() as cursor:
-        columns = ", ".join(f'"{c}" {t}' for c, t in STAGING_COLUMNS.items())
-        cursor.execute(f"CREATE TEMP TABLE {STAGING} ({columns}) ON COMMIT DROP")
-        _copy_staging(to_create, (None for _ in to_create))
-        _copy_staging((row for _, row in to_update), (oid for oid, _ in to_update))
-        if to_create:
+        if new:
+            cursor.execute("SET LOCAL stats.preferred_given = on")
+            fact = ", ".join(f"s.{c}" for c in PREFERRED_FACT)
+            stored = " AND ".join(
+                f"o.{c} IS NOT DISTINCT FROM s.{c}" if c == "since" else f"o.{c} = s.{c}" for c in PREFERRED_FACT
+            )
+            # A fact's stored figures include its preferred one: one join with the preferred rows tells.
             cursor.execute(
                 f"""
                 INSERT INTO stats_observation ({_quoted(INSERTED)}, dimension_ids, member_order,
                                                is_preferred, version, created_at, updated_at)
-                SELECT {", ".join(f's."{c}"' for c in INSERTED)}, b.dimension_ids, b.member_order, false, 1, %s, %s
-                  FROM {STAGING} s
+                SELECT {", ".join(f's."{c}"' for c in INSERTED)}, b.dimension_ids, b.member_order,
+                       s.printings = 1 AND o.id IS NULL, 1, %s, %s
+                  FROM (SELECT s.*, count(*) OVER (PARTITION BY {fact}) AS printings
+                          FROM {staging.STAGING} s
+                         WHERE NOT EXISTS (SELECT 1 FROM {staging.MATCHED} m WHERE m.seq = s.seq)) s
                   JOIN (SELECT d.member_ids AS breakdown, f.dimension_ids, f.member_order
-                          FROM (SELECT DISTINCT member_ids FROM {STAGING} WHERE observation_id IS NULL) d
+                          FROM (SELECT DISTINCT member_ids FROM {staging.STAGING}) d
                           CROSS JOIN LATERAL stats_breakdown(d.member_ids) f) b ON b.breakdown = s.member_ids
-                 WHERE s.observation_id IS NULL
+                  LEFT JOIN stats_observation o ON o.is_preferred AND {stored}
                 """,
                 [now, now],
             )
+            cursor.execute("SET LOCAL stats.preferred_given = off")
             if progress:
-                progress(len(to_create))
-        if to_update:
+                progress(new)
+        if plan.to_update:
+            columns = ", ".join(f'"{c}" {t}' for c, t in CHANGE_COLUMNS.items())
+            cursor.execute(f"CREATE TEMP TABLE {CHANGES} ({columns}) ON COMMIT DROP")
+            with cursor.cursor.copy(f"COPY {CHANGES} ({_quoted(CHANGE_COLUMNS)}) FROM STDIN") as copy:
+                for observation_id, row in plan.to_update:
+                    values = row.values
+                    copy.write_row((observation_id, *(values[i] for i in COMPARED_INDEX)))
             _check_still_as_planned(cursor, plan)
             assignments = ", ".join(f'"{c}" = s."{c}"' for c in COMPARED_FIELDS)
             cursor.execute(
                 f"""
                 UPDATE stats_observation o SET {assignments}, version = o.version + 1, updated_at = %s
-                  FROM {STAGING} s WHERE s.observation_id = o.id
+                  FROM {CHANGES} s WHERE s.observation_id = o.id
                 """,
                 [now],
             )
+            cursor.execute(f"DROP TABLE {CHANGES}")
             if progress:
-                progress(len(to_update))
-        cursor.execute(f"DROP TABLE {STAGING}")
+                progress(len(plan.to_update))
     if plan.new_restatements:
         ids = {key: found[0] for key, found in existing_facts(plan.new_restatements).items()}
         Restatement.objects.bulk_create(
@@ -116,7 +109,7 @@ def _check_still_as_planned(cursor, plan: ImportPlan) -> None:
     """Lock the observations the import changes and refuse when one was edited since the plan was made:
     an edit saved meanwhile is never overwritten."""
     cursor.execute(
-        f"SELECT o.id, o.version FROM stats_observation o JOIN {STAGING} s ON s.observation_id = o.id "
+        f"SELECT o.id, o.version FROM stats_observation o JOIN {CHANGES} s ON s.observation_id = o.id "
         "ORDER BY o.id FOR UPDATE OF o"
     )
     for observation_id, version in cursor.fetchall():
