@@ -46,3 +46,21 @@ def selects(selections, path: tuple[str, ...]) -> bool:
 def asked(info: Info) -> list:
     """The selections below the field being resolved (what the query asks of its value)."""
     return [child for field in info.selected_fields for child in field.selections]
+
+
+def fields_below(selections, name: str) -> list[SelectedField]:
+    """The fields selected directly below every ``name`` field of these selections (through fragments)."""
+    found = []
+    for selection in selections:
+        if not isinstance(selection, SelectedField):
+            found += fields_below(selection.selections, name)
+        elif selection.name == name:
+            found += _flatten(selection.selections)
+    return found
+
+
+def _flatten(selections) -> list[SelectedField]:
+    fields = []
+    for selection in selections:
+        fields += [selection] if isinstance(selection, SelectedField) else _flatten(selection.selections)
+    return fields

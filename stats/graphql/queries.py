@@ -11,7 +11,6 @@ import strawberry
 import strawberry_django
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from stats import models, reads
 from stats.display import display_text, display_value, number_text
@@ -26,7 +25,7 @@ from stats.graphql.filters import (
     order_observations,
     resolve,
 )
-from stats.graphql.pages import asked, page_bounds, selects
+from stats.graphql.pages import asked, fields_below, page_bounds, selects
 from stats.graphql.types import (
     CORRECTED_VALUE,
     DISPLAY_TEXT,
@@ -174,24 +173,6 @@ def _cell(obs: Any, unit: str) -> TableCell | None:
     )
 
 
-def _fields_below(selections, name: str) -> list[SelectedField]:
-    """The fields selected directly below every ``name`` field of these selections (through fragments)."""
-    found = []
-    for selection in selections:
-        if not isinstance(selection, SelectedField):
-            found += _fields_below(selection.selections, name)
-        elif selection.name == name:
-            found += _flatten(selection.selections)
-    return found
-
-
-def _flatten(selections) -> list[SelectedField]:
-    fields = []
-    for selection in selections:
-        fields += [selection] if isinstance(selection, SelectedField) else _flatten(selection.selections)
-    return fields
-
-
 @functools.cache
 def _observation_reads() -> dict[str, tuple[str, ...] | None]:
     """The model fields each Observation field reads, by GraphQL name (None: not known).
@@ -216,7 +197,7 @@ def _observation_columns(asked) -> list[str] | None:
     (a 10,000-row list asks for two of twenty). None when a field's needs are not known: load all."""
     columns = {"id", "indicator", "source"}  # what catalog.attach and the restatements need
     reads = _observation_reads()
-    for field in _fields_below(asked, "items"):
+    for field in fields_below(asked, "items"):
         if field.name == "__typename":
             continue
         needed = reads.get(field.name)

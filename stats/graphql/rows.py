@@ -19,9 +19,9 @@ import functools
 
 from django.db.models import QuerySet
 from strawberry.schema.name_converter import NameConverter
-from strawberry.types.nodes import SelectedField
 
 from stats import models
+from stats.graphql.pages import fields_below
 from stats.graphql.types import Observation
 from stats.lookups import CatalogLookup
 
@@ -72,29 +72,11 @@ def _row_reads() -> dict[str, tuple[str, ...]]:
     return reads
 
 
-def _fields_below(selections, name: str) -> list[SelectedField]:
-    """The fields selected directly below every ``name`` field (through fragments)."""
-    found = []
-    for selection in selections:
-        if not isinstance(selection, SelectedField):
-            found += _fields_below(selection.selections, name)
-        elif selection.name == name:
-            found += _flatten(selection.selections)
-    return found
-
-
-def _flatten(selections) -> list[SelectedField]:
-    fields = []
-    for selection in selections:
-        fields += [selection] if isinstance(selection, SelectedField) else _flatten(selection.selections)
-    return fields
-
-
 def row_columns(asked) -> list[str] | None:
     """The columns the asked item fields read, when rows can answer all of them; None otherwise."""
     reads = _row_reads()
     columns = {"id"}
-    for field in _fields_below(asked, "items"):
+    for field in fields_below(asked, "items"):
         if field.name == "__typename":
             continue
         needed = reads.get(field.name)
