@@ -25,7 +25,7 @@ from stats.graphql.filters import (
     order_observations,
     resolve,
 )
-from stats.graphql.pages import asked, fields_below, page_bounds, selects
+from stats.graphql.pages import asked, page_bounds, selects
 from stats.graphql.types import (
     CORRECTED_VALUE,
     DISPLAY_TEXT,
@@ -195,16 +195,8 @@ def _observation_reads() -> dict[str, tuple[str, ...] | None]:
 def _observation_columns(asked) -> list[str] | None:
     """Only the columns the asked item fields read: fewer values to convert, cheaper model instances
     (a 10,000-row list asks for two of twenty). None when a field's needs are not known: load all."""
-    columns = {"id", "indicator", "source"}  # what catalog.attach and the restatements need
-    reads = _observation_reads()
-    for field in fields_below(asked, "items"):
-        if field.name == "__typename":
-            continue
-        needed = reads.get(field.name)
-        if needed is None:
-            return None
-        columns.update(needed)
-    return sorted(columns)
+    always = {"id", "indicator", "source"}  # what catalog.attach and the restatements need
+    return rows.columns_read(asked, _observation_reads(), always)
 
 
 # Arguments of the root fields, described once.

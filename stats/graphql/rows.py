@@ -74,8 +74,12 @@ def _row_reads() -> dict[str, tuple[str, ...]]:
 
 def row_columns(asked) -> list[str] | None:
     """The columns the asked item fields read, when rows can answer all of them; None otherwise."""
-    reads = _row_reads()
-    columns = {"id"}
+    return columns_read(asked, _row_reads(), {"id"})
+
+
+def columns_read(asked, reads: dict[str, tuple[str, ...] | None], always: set[str]) -> list[str] | None:
+    """``always`` and the columns the asked item fields read (by ``reads``); None if one is not known."""
+    columns = set(always)
     for field in fields_below(asked, "items"):
         if field.name == "__typename":
             continue
