@@ -54,3 +54,17 @@ def running(database_url: str, workers: int = 2, *, args: tuple[str, ...] = (), 
         server.wait(timeout=30)
         if log:
             output.close()
+
+
+def serving_pid(port: int) -> int:
+    """The process of the `serve` listening on ``port`` (with one worker, uvicorn serves in it)."""
+    wanted = ["serve", "--port", str(port)]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().decode().split("\0")
+            except OSError:
+                continue
+            if any(argv[i : i + 3] == wanted for i in range(len(argv))):
+                return int(entry.name)
+    raise RuntimeError(f"no serve process on port {port}")

@@ -123,16 +123,28 @@ class TableFile:
             raise ImportFailed([RowError(None, None, f"the {self.kind.upper()} file cannot be read: {exc}")]) from None
 
 
-def read_dataset(data: bytes | Path, file_name: str) -> TableFile:
+def read_dataset(data: bytes | Path | BinaryIO, file_name: str) -> TableFile:
     """The file's header and rows (read as iterated); refuses empty, oversized, badly encoded or unreadable files.
 
-    ``data`` is the file's content or its path (read without loading it whole).
+    ``data`` is the file's content, its path or an open binary file at its start (both read without
+    loading the file whole).
     """
-    size = data.stat().st_size if isinstance(data, Path) else len(data)
+    if isinstance(data, Path):
+        size = data.stat().st_size
+    elif isinstance(data, bytes | bytearray | memoryview):
+        size = len(data)
+    else:
+        size = data.seek(0, io.SEEK_END)
+        data.seek(0)
     if size > settings.IMPORT_MAX_BYTES:
         raise ImportFailed([RowError(None, None, f"the file is over the size limit of {_megabytes()} MB; split it")])
     kind = detect_format(file_name)
-    handle = data.open("rb") if isinstance(data, Path) else io.BytesIO(data)
+    if isinstance(data, Path):
+        handle: BinaryIO = data.open("rb")
+    elif isinstance(data, bytes | bytearray | memoryview):
+        handle = io.BytesIO(data)
+    else:
+        handle = data
     if kind == "xlsx":
         return TableFile(_xlsx_records(handle), kind)
     if kind == "csv":

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from stats.models import Flag, ImportPreview, ImportRecord, Observation, Source
+from stats.models import Flag, ImportPreview, ImportPreviewPart, ImportRecord, Observation, Source
+from stats.services.observations.previews import preview_file
 
 STATES_2025 = "MISSING STATE,ACTIVE,RESOLVED,GRAND TOTAL\nAK,3,30,33\nNevada,4,40,44\nTotal,7,70,77\n"
 MISMATCHED = STATES_2025.replace("Nevada,4,40,44", "Nevada,4,40,45").replace("Total,7,70,77", "Total,7,70,78")
@@ -176,13 +177,40 @@ def test_a_confirm_reads_only_the_uploaders_own_preview(client, editor, tmp_path
     assert (out.getvalue().strip(), ImportPreview.objects.count()) == ("deleted 1 expired import preview(s)", 0)
 
 
+def stored_file(preview: ImportPreview) -> bytes:
+    with preview_file(preview) as handle:
+        return handle.read()
+
+
 def test_a_preview_stores_the_file_in_the_database_bounded_by_the_size_limit(client, editor, settings):
     upload(client, STATES_2025, **TABLE)
-    assert bytes(ImportPreview.objects.get().data) == STATES_2025.encode()
+    assert stored_file(ImportPreview.objects.get()) == STATES_2025.encode()
     settings.IMPORT_MAX_BYTES = 100
     response = upload(client, STATES_2025 * 5, **TABLE)
     assert "the file is over the size limit of 0 MB; split it" in response.content.decode()
     assert ImportPreview.objects.count() == 1
+
+
+@pytest.mark.parametrize("part_bytes", [100, 1000, 10**6])
+def test_a_stored_file_is_kept_in_parts_and_confirmed_as_uploaded(client, editor, monkeypatch, part_bytes):
+    monkeypatch.setattr(ImportPreviewPart, "PART_BYTES", part_bytes)
+    text = STATES_2025.replace("\n", "\r\n")  # bytes as uploaded: line ends kept
+    page = upload(client, text, **TABLE)
+    preview = page.context["preview"]
+    parts = list(preview.parts.order_by("number").values_list("data", flat=True))
+    assert len(parts) == -(-len(text.encode()) // part_bytes)
+    assert all(len(p) == part_bytes for p in parts[:-1])
+    assert (b"".join(parts), preview.size) == (text.encode(), len(text.encode()))
+    assert page.context["result"].new == 9
+    assert confirm(client, page).status_code == 302
+    assert Observation.objects.filter(year=2025, source__slug=TABLE["source"]).count() == 9
+    assert not ImportPreviewPart.objects.exists()  # confirmed: the parts went with the preview
+
+
+def test_a_file_that_fails_its_preview_is_not_kept(client, editor):
+    response = upload(client, "indicator,source,year,value,state\nmissing.cases,impact-2025,2025,-1,Texas\n", shape="long")
+    assert response.context["import_errors"].total == 1
+    assert (ImportPreview.objects.count(), ImportPreviewPart.objects.count()) == (0, 0)
 
 
 def test_thousands_of_bad_rows_list_200_errors_then_counts_by_kind(client, editor):

@@ -93,7 +93,7 @@ def editor(transactional_db):
 
 
 def test_a_preview_made_on_one_server_is_confirmed_on_another(editor, database_url):
-    stale = ImportPreview.objects.create(user=editor, checksum="a" * 64, file_name="old.csv", data=b"x", shape="long")
+    stale = ImportPreview.objects.create(user=editor, checksum="a" * 64, file_name="old.csv", shape="long")
     ImportPreview.objects.filter(id=stale.id).update(created_at=timezone.now() - timedelta(days=2))
     env = {"SECRET_KEY": "two-servers-test-" * 4, "HTTPS": "0"}
     with (

@@ -8,6 +8,7 @@ only the user who uploaded it can read it, and what is written is exactly what w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from django import forms
 from django.conf import settings
@@ -21,8 +22,9 @@ from stats.importing import TableOptions, long_rows, read_dataset, table_rows
 from stats.lookups import CatalogLookup
 from stats.models import ImportPreview, ImportRecord
 from stats.services.errors import ImportFailed, RowError, error_summary
-from stats.services.observations import ImportResult, file_checksum, import_revert, observations_import
+from stats.services.observations import ImportResult, import_revert, observations_import
 from stats.services.observations.planning import printed
+from stats.services.observations.previews import preview_file, preview_store
 
 LISTED = 200  # figures and errors listed on one page; the rest are counted
 TABLE_OPTIONS = ("indicator", "year", "source", "rows", "columns", "title")
@@ -90,7 +92,7 @@ class ConfirmForm(forms.Form):
         return self.cleaned_data["sum_mismatch_note"].strip() if self.cleaned_data.get("sum_mismatch") else ""
 
 
-def observation_rows(shape: str, options: dict, data: bytes, file_name: str):
+def observation_rows(shape: str, options: dict, data: BinaryIO, file_name: str):
     """The file's rows as the import service takes them, read the way its shape says."""
     dataset = read_dataset(data, file_name)
     if shape == ImportRecord.Shape.TABLE:
@@ -157,13 +159,13 @@ class ObservationImportMixin:
         context["form"] = form
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            data, name = upload.read(), upload.name
-            preview = ImportPreview(user=request.user, checksum=file_checksum(data), file_name=name, data=data,
+            # Stored first and previewed as read back: the confirm writes exactly what was previewed.
+            preview = preview_store(upload=upload, user=request.user, file_name=upload.name,
                                     shape=form.cleaned_data["shape"], options=form.options(),
                                     reason=form.cleaned_data["reason"])  # fmt: skip
-            result = self._preview(request, preview, context)
-            if result is not None:
-                preview.save()
+            if self._preview(request, preview, context) is None:
+                preview.delete()
+            else:
                 context["confirm_form"] = ConfirmForm(initial={"preview": preview.id, "checksum": preview.checksum})
         return TemplateResponse(request, "admin/stats/observation/import.html", context)
 
@@ -179,20 +181,20 @@ class ObservationImportMixin:
         return result
 
     def _import(self, request, preview: ImportPreview, *, dry_run: bool, confirm: ConfirmForm | None = None):
-        data = bytes(preview.data)
-        return observations_import(
-            rows=observation_rows(preview.shape, preview.options, data, preview.file_name),
-            user=request.user,
-            reason=preview.reason,
-            channel="admin",
-            shape=preview.shape,
-            file_name=preview.file_name,
-            checksum=preview.checksum,
-            options=preview.options,
-            dry_run=dry_run,
-            sum_mismatch_note=confirm.note() if confirm else "",
-            confirm_years_outside_edition=bool(confirm and confirm.cleaned_data["confirm_years"]),
-        )
+        with preview_file(preview) as handle:
+            return observations_import(
+                rows=observation_rows(preview.shape, preview.options, handle, preview.file_name),
+                user=request.user,
+                reason=preview.reason,
+                channel="admin",
+                shape=preview.shape,
+                file_name=preview.file_name,
+                checksum=preview.checksum,
+                options=preview.options,
+                dry_run=dry_run,
+                sum_mismatch_note=confirm.note() if confirm else "",
+                confirm_years_outside_edition=bool(confirm and confirm.cleaned_data["confirm_years"]),
+            )
 
     def _confirm(self, request, context: dict):
         confirm = ConfirmForm(request.POST)

@@ -11,7 +11,7 @@ entry point obeys them; writes go through stats.services.
 """
 
 from stats.models.catalog import Dimension, Indicator, Member, MemberAlias, Source, Topic, Unit
-from stats.models.imports import ImportPreview, ImportRecord
+from stats.models.imports import ImportPreview, ImportPreviewPart, ImportRecord
 from stats.models.observations import (
     DataVersion,
     Flag,
@@ -26,6 +26,7 @@ __all__ = [
     "Dimension",
     "Flag",
     "ImportPreview",
+    "ImportPreviewPart",
     "ImportRecord",
     "Indicator",
     "Member",

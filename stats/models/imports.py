@@ -60,7 +60,11 @@ class ImportPreviewQuerySet(models.QuerySet):
 
 class ImportPreview(models.Model):
     """An uploaded file between its preview and its confirm, kept in the database (not on a web
-    process's disk) so that any server process can confirm it; deleted once confirmed or after a day."""
+    process's disk) so that any server process can confirm it; deleted once confirmed or after a day.
+
+    The file's bytes are in ImportPreviewPart rows of at most PART_BYTES each, written and read one
+    part at a time: a web process never holds a whole upload in memory.
+    """
 
     LIFETIME = timedelta(days=1)
 
@@ -68,7 +72,7 @@ class ImportPreview(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     checksum = models.CharField(max_length=64, help_text="SHA-256 of the file.")
     file_name = models.CharField(max_length=300)
-    data = models.BinaryField(help_text="The file as uploaded (at most IMPORT_MAX_BYTES).")
+    size = models.BigIntegerField(default=0, help_text="The file's size in bytes (at most IMPORT_MAX_BYTES).")
     shape = models.CharField(max_length=10, choices=ImportRecord.Shape.choices)
     options = models.JSONField(default=dict, blank=True, help_text="Indicator, year, source... of a table import.")
     reason = models.TextField(blank=True, help_text="Why the import is made.")
@@ -84,3 +88,19 @@ class ImportPreview(models.Model):
 
     def __str__(self) -> str:
         return f"preview of {self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class ImportPreviewPart(models.Model):
+    """One piece of a preview's file, in order (stats.services.observations.previews writes and reads them)."""
+
+    PART_BYTES = 1024 * 1024
+
+    preview = models.ForeignKey(ImportPreview, on_delete=models.CASCADE, related_name="parts")
+    number = models.PositiveIntegerField(help_text="The part's place in the file, from 0.")
+    data = models.BinaryField(help_text="At most PART_BYTES of the file.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["preview", "number"], name="import_preview_part_once")]
+
+    def __str__(self) -> str:
+        return f"part {self.number} of {self.preview}"

@@ -9,5 +9,5 @@ class Command(BaseCommand):
     help = "Delete import previews that were not confirmed within a day."
 
     def handle(self, *args, **options):
-        deleted, _ = ImportPreview.objects.expired().delete()
-        self.stdout.write(f"deleted {deleted} expired import preview(s)")
+        _, by_model = ImportPreview.objects.expired().delete()  # their parts go with them
+        self.stdout.write(f"deleted {by_model.get(ImportPreview._meta.label, 0)} expired import preview(s)")
