@@ -32,6 +32,8 @@ CONTENT_TYPES = {
 }
 FETCH_ROWS = 5000
 CHUNK_BYTES = 256 * 1024
+PIECE_ROWS = 50_000  # rows of one piece of a whole-table export read in parallel
+EXPORT_READERS = 2  # connections reading pieces at once (the bench's machine has 2 cores)
 
 
 def escape_formula(value):
@@ -62,12 +64,15 @@ def facts_headers() -> list[str]:
 
 
 def _facts_query(
-    queryset, safe_for_spreadsheets: bool, for_csv: bool, preferred_only: bool = False
+    queryset, safe_for_spreadsheets: bool, for_csv: bool, preferred_only: bool = False, pairs: list | None = None
 ) -> tuple[list[str], str, list]:
     """The header, and the query (with its parameters) giving the rows of the facts table.
 
     ``preferred_only``: only the preferred source's figure of each fact (the whole table's fast path
     keeps it; a queryset filtering on it would be read as a selection, sorted at once).
+
+    ``pairs``: the whole table's rows of these (source id, indicator id) pairs only, in this order
+    (a piece of a parallel export).
 
     ``for_csv``: every column as text, empty text as NULL (COPY then writes it unquoted, as Python's
     csv module does) and the preferred flag as True/False.
@@ -125,10 +130,16 @@ def _facts_query(
     else:
         # The whole table: read source by source and indicator by indicator in their order through the
         # fact index, so only each pair's rows are sorted (by year and id), never the whole table at once.
+        every_pair = """
+            SELECT sr.id AS source_id, sr.rank AS source_rank, ir.id AS indicator_id, ir.rank AS indicator_rank
+              FROM source_rank sr CROSS JOIN indicator_rank ir ORDER BY sr.rank, ir.rank"""
+        given_pairs = """SELECT source_id, n AS source_rank, indicator_id, 0 AS indicator_rank
+                           FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY p(source_id, indicator_id, n)"""
+        if pairs is not None:
+            params = [[s for s, _ in pairs], [i for _, i in pairs], *params]
         ordered = f"""
             SELECT o.*, p.source_rank, p.indicator_rank
-              FROM (SELECT sr.id AS source_id, sr.rank AS source_rank, ir.id AS indicator_id, ir.rank AS indicator_rank
-                      FROM source_rank sr CROSS JOIN indicator_rank ir ORDER BY sr.rank, ir.rank) p
+              FROM ({every_pair if pairs is None else given_pairs}) p
               CROSS JOIN LATERAL (
                 SELECT {own} FROM stats_observation o
                  WHERE o.source_id = p.source_id AND o.indicator_id = p.indicator_id{preferred} OFFSET 0
@@ -192,23 +203,63 @@ def facts_csv(queryset=None, *, preferred_only: bool = False) -> Iterator[bytes]
     """The facts table as UTF-8 CSV, as PostgreSQL's COPY writes it, in pieces of about CHUNK_BYTES.
 
     COPY sends one message per row: gathered, a million rows are a few hundred writes to the file or
-    the socket, not a million.
+    the socket, not a million. The whole table, read outside any other transaction, is read in
+    pieces by EXPORT_READERS connections at once (stats.exports_parallel).
     """
-    headers, query, params = _facts_query(queryset, True, for_csv=True, preferred_only=preferred_only)
     header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow(headers)
-    chunk = bytearray(header.getvalue().encode())
-    with (
-        transaction.atomic(),
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", params) as copy,
-    ):
+    csv.writer(header, lineterminator="\n").writerow(facts_headers())
+    yield header.getvalue().encode()
+    if queryset is None and not connection.in_atomic_block and EXPORT_READERS > 1:
+        yield from _whole_table_in_pieces(preferred_only)
+        return
+    _, query, params = _facts_query(queryset, True, for_csv=True, preferred_only=preferred_only)
+    with transaction.atomic(), connection.cursor() as cursor:
+        yield from copy_chunks(cursor.cursor, query, params)
+
+
+def copy_chunks(cursor, query: str, params: list) -> Iterator[bytes]:
+    """``COPY (query) TO STDOUT`` as CSV, in pieces of about CHUNK_BYTES."""
+    chunk = bytearray()
+    with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", params) as copy:
         for row in copy:
             chunk += row
             if len(chunk) >= CHUNK_BYTES:
                 yield bytes(chunk)
                 chunk.clear()
-    yield bytes(chunk)
+    if chunk:
+        yield bytes(chunk)
+
+
+def _whole_table_in_pieces(preferred_only: bool) -> Iterator[bytes]:
+    """The whole table cut into pieces of about PIECE_ROWS rows (whole source-indicator pairs, in the
+    export's order), read by several connections sharing this transaction's snapshot."""
+    from stats.exports_parallel import read_in_parallel
+
+    preferred = " WHERE o.is_preferred" if preferred_only else ""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+        # Each pair's rows, in the export's order (the same sort as the ranks of ``_facts_query``).
+        cursor.execute(f"""
+            SELECT o.source_id, o.indicator_id, count(*) FROM stats_observation o
+              JOIN stats_source s ON s.id = o.source_id JOIN stats_indicator i ON i.id = o.indicator_id{preferred}
+             GROUP BY o.source_id, o.indicator_id, s.edition, s.slug, i.code
+             ORDER BY s.edition, s.slug, i.code""")  # fmt: skip
+        in_order = cursor.fetchall()
+        pieces: list[list] = [[]]
+        rows_in_piece = 0
+        for source, indicator, rows in in_order:
+            if rows_in_piece >= PIECE_ROWS and pieces[-1]:
+                pieces.append([])
+                rows_in_piece = 0
+            pieces[-1].append((source, indicator))
+            rows_in_piece += rows
+        queries = [_facts_query(None, True, for_csv=True, preferred_only=preferred_only, pairs=p)[1:] for p in pieces]
+        if len(queries) == 1:  # a small table: read here, in the same snapshot
+            yield from copy_chunks(cursor.cursor, *queries[0])
+            return
+        yield from read_in_parallel(queries, snapshot, readers=EXPORT_READERS)
 
 
 def facts_bytes(queryset, file_format: str, *, preferred_only: bool = False) -> Iterator[bytes]:

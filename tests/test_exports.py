@@ -3,11 +3,18 @@ for the whole warehouse and for a selection."""
 
 import csv
 import io
+import threading
+import time
 
 import openpyxl
+import psycopg
 import pytest
+from django.db import connection, transaction
 
+from ncmec import direct
+from stats import exports
 from stats.exports import facts_csv, facts_headers, facts_rows, write_facts
+from stats.exports_parallel import read_in_parallel
 from stats.models import Observation, Restatement, Unit
 
 
@@ -105,3 +112,62 @@ def test_xlsx_is_written_row_by_row_with_the_same_rows(shuffled, tmp_path):
     cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
     expected = list(csv.reader(io.StringIO(csv_of_rows(selection).decode())))
     assert cells == expected
+
+
+def _export_connections() -> int:
+    """The parallel export's reader connections open on the server (seen from a connection of its own)."""
+    with psycopg.connect(**direct.connection_kwargs("test-observer")) as observer:
+        return observer.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ncmec-export'"
+        ).fetchone()[0]
+
+
+def _export_readers_gone() -> bool:
+    """No reader thread left, and no reader connection open on the server."""
+    return _export_connections() == 0 and not any(t.name.startswith("export-reader-") for t in threading.enumerate())
+
+
+def _until(condition, deadline_s: float = 20) -> bool:
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_whole_table_is_read_in_pieces_by_several_connections_as_one_snapshot(shuffled, build, monkeypatch):
+    for n in range(4):  # more pairs: each reader has pieces left while the first is written
+        build.observation(shuffled[0].indicator, build.source(f"export-p{n}", edition=2040 + n), 2040, str(n))
+    monkeypatch.setattr(exports, "PIECE_ROWS", Observation.objects.count() // 8)  # more pieces than readers
+    monkeypatch.setattr(exports, "EXPORT_READERS", 1)
+    one_reader = b"".join(facts_csv())
+    assert one_reader == csv_of_rows()
+    monkeypatch.setattr(exports, "EXPORT_READERS", 2)
+    export = facts_csv()
+    started = next(export) + next(export)  # the header, then the first piece: the snapshot is taken
+    assert _until(lambda: _export_connections() == 2)  # both readers wait, a piece read ahead each
+    last = Observation.objects.order_by("-source__edition", "-source__slug", "-indicator__code", "-year", "-id")[0]
+    with psycopg.connect(**direct.connection_kwargs("test-writer")) as writer:  # committed during the export
+        writer.execute("UPDATE stats_observation SET note = 'written during the export' WHERE id = %s", [last.id])
+    assert started + b"".join(export) == one_reader  # one snapshot: the later pieces do not see the write
+    assert b"written during the export" in b"".join(facts_csv())
+    assert _until(_export_readers_gone)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_abandoned_or_failed_parallel_export_leaves_no_reader_behind(shuffled, monkeypatch):
+    monkeypatch.setattr(exports, "PIECE_ROWS", Observation.objects.count() // 8)
+    export = facts_csv()
+    next(export), next(export)
+    export.close()  # the client went away
+    assert _until(_export_readers_gone)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+        pieces = [("SELECT 1", []), ("SELECT 1 / (SELECT count(*) - count(*) FROM stats_source)", [])]
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            b"".join(read_in_parallel(pieces, snapshot, readers=2))
+    assert _until(_export_readers_gone)

@@ -208,7 +208,8 @@ def test_a_stored_file_is_kept_in_parts_and_confirmed_as_uploaded(client, editor
 
 
 def test_a_file_that_fails_its_preview_is_not_kept(client, editor):
-    response = upload(client, "indicator,source,year,value,state\nmissing.cases,impact-2025,2025,-1,Texas\n", shape="long")
+    negative = "indicator,source,year,value,state\nmissing.cases,impact-2025,2025,-1,Texas\n"
+    response = upload(client, negative, shape="long")
     assert response.context["import_errors"].total == 1
     assert (ImportPreview.objects.count(), ImportPreviewPart.objects.count()) == (0, 0)
 

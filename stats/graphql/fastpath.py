@@ -26,11 +26,11 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connections
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ncmec import direct
 from stats.graphql import cache, http_caching
 from stats.models.observations import DATA_VERSION_SQL
 
@@ -49,10 +49,7 @@ URL_HEADERS = (b"x-forwarded-proto",)
 
 def connection_kwargs() -> dict:
     """psycopg's connect arguments for the primary, exactly as Django builds them (sslmode and all)."""
-    params = connections["default"].get_connection_params()
-    for django_only in ("cursor_factory", "context"):
-        params.pop(django_only, None)
-    return {**params, "autocommit": True, "application_name": "ncmec-response-cache"}
+    return direct.connection_kwargs("ncmec-response-cache")
 
 
 async def _configure(connection: psycopg.AsyncConnection) -> None:
