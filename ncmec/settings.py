@@ -221,6 +221,8 @@ IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(20 * 1024 * 1024))
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "1000000"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The whole-table CSV export: connections reading its pieces at once (1 reads it in one query).
+EXPORT_READERS = max(1, int(os.environ.get("EXPORT_READERS", "2")))
 
 
 def _import_export_formats() -> list:

@@ -17,6 +17,7 @@ from typing import IO
 
 import openpyxl
 import tablib
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
@@ -33,7 +34,6 @@ CONTENT_TYPES = {
 FETCH_ROWS = 5000
 CHUNK_BYTES = 256 * 1024
 PIECE_ROWS = 50_000  # rows of one piece of a whole-table export read in parallel
-EXPORT_READERS = 2  # connections reading pieces at once (the bench's machine has 2 cores)
 
 
 def escape_formula(value):
@@ -204,12 +204,12 @@ def facts_csv(queryset=None, *, preferred_only: bool = False) -> Iterator[bytes]
 
     COPY sends one message per row: gathered, a million rows are a few hundred writes to the file or
     the socket, not a million. The whole table, read outside any other transaction, is read in
-    pieces by EXPORT_READERS connections at once (stats.exports_parallel).
+    pieces by settings.EXPORT_READERS connections at once (stats.exports_parallel).
     """
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(facts_headers())
     yield header.getvalue().encode()
-    if queryset is None and not connection.in_atomic_block and EXPORT_READERS > 1:
+    if queryset is None and not connection.in_atomic_block and settings.EXPORT_READERS > 1:
         yield from _whole_table_in_pieces(preferred_only)
         return
     _, query, params = _facts_query(queryset, True, for_csv=True, preferred_only=preferred_only)
@@ -259,7 +259,7 @@ def _whole_table_in_pieces(preferred_only: bool) -> Iterator[bytes]:
         if len(queries) == 1:  # a small table: read here, in the same snapshot
             yield from copy_chunks(cursor.cursor, *queries[0])
             return
-        yield from read_in_parallel(queries, snapshot, readers=EXPORT_READERS)
+        yield from read_in_parallel(queries, snapshot, readers=settings.EXPORT_READERS)
 
 
 def facts_bytes(queryset, file_format: str, *, preferred_only: bool = False) -> Iterator[bytes]:

@@ -137,14 +137,16 @@ def _until(condition, deadline_s: float = 20) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_whole_table_is_read_in_pieces_by_several_connections_as_one_snapshot(shuffled, build, monkeypatch):
+def test_the_whole_table_is_read_in_pieces_by_several_connections_as_one_snapshot(
+    shuffled, build, monkeypatch, settings
+):
     for n in range(4):  # more pairs: each reader has pieces left while the first is written
         build.observation(shuffled[0].indicator, build.source(f"export-p{n}", edition=2040 + n), 2040, str(n))
     monkeypatch.setattr(exports, "PIECE_ROWS", Observation.objects.count() // 8)  # more pieces than readers
-    monkeypatch.setattr(exports, "EXPORT_READERS", 1)
+    settings.EXPORT_READERS = 1
     one_reader = b"".join(facts_csv())
     assert one_reader == csv_of_rows()
-    monkeypatch.setattr(exports, "EXPORT_READERS", 2)
+    settings.EXPORT_READERS = 2
     export = facts_csv()
     started = next(export) + next(export)  # the header, then the first piece: the snapshot is taken
     assert _until(lambda: _export_connections() == 2)  # both readers wait, a piece read ahead each
