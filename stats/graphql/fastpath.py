@@ -66,6 +66,10 @@ class DataVersionReader:
         self._pool: AsyncConnectionPool | None = None
         self._failed_at = 0.0
 
+    async def pool(self) -> AsyncConnectionPool:
+        """The process's pool (opened on first use), for another reader in the ASGI layer."""
+        return await self._opened()
+
     async def _opened(self) -> AsyncConnectionPool:
         if self._pool is None:  # created in the server's event loop, on the first request
             self._pool = AsyncConnectionPool(
