@@ -150,7 +150,8 @@ def test_variables_filters_orders_and_pages_are_the_same_bytes(stack, settings):
         assert answer[:3] == unplanned[:3], variables
     pages = [json.loads(stack.post(VARIABLES, c)[2])["data"]["page"] for c in cases]
     assert [len(p["items"]) for p in pages][-2:] == [0, 0]
-    assert pages[0]["hasNextPage"] and pages[0]["totalCount"] > 7
+    assert pages[0]["hasNextPage"]
+    assert pages[0]["totalCount"] > 7
 
 
 def test_one_statement_whatever_the_number_of_rows_and_parents(stack, settings):
@@ -163,7 +164,8 @@ def test_one_statement_whatever_the_number_of_rows_and_parents(stack, settings):
             stack.post(VARIABLES, variables)
             before = stack.statements
             status, _, body, django = stack.post(VARIABLES, variables)
-            assert status == 200 and not django
+            assert status == 200
+            assert not django
             counts[(len(indicators), limit)] = (
                 stack.statements - before,
                 len(json.loads(body)["data"]["page"]["items"]),
@@ -186,7 +188,8 @@ def test_documents_the_planner_does_not_handle_are_never_planned(stack):
         for _ in range(3):
             status, _, body, django = stack.post(query)
             assert django, query
-        assert status == 200 and "errors" not in json.loads(body), body[:300]
+        assert status == 200
+        assert "errors" not in json.loads(body), body[:300]
 
 
 def test_unknown_codes_and_bad_variables_get_strawberrys_errors(stack, settings):
@@ -204,8 +207,8 @@ def test_unknown_codes_and_bad_variables_get_strawberrys_errors(stack, settings)
         assert stack.post(VARIABLES, variables)[:3] == (status, headers, body)
         settings.GRAPHQL_PLANNED = True
         assert json.loads(body)["errors"], variables
-    assert "missing.cases" in json.loads(stack.post(VARIABLES, {"filter": {"indicators": ["missing.casez"]},
-                                                             "order": None, "limit": 7, "offset": 0})[2])["errors"][0]["message"]  # fmt: skip
+    unknown = {"filter": {"indicators": ["missing.casez"]}, "order": None, "limit": 7, "offset": 0}
+    assert "missing.cases" in json.loads(stack.post(VARIABLES, unknown)[2])["errors"][0]["message"]  # the suggestion
 
 
 def test_a_session_or_csrf_cookie_goes_to_django(stack):
@@ -214,7 +217,8 @@ def test_a_session_or_csrf_cookie_goes_to_django(stack):
     assert not stack.post(query)[3]
     assert stack.post(query, headers=[(b"cookie", b"csrftoken=abc")])[3]
     status, _, _, django = stack.post(query, headers=[(b"cookie", b"sessionid=abc")])
-    assert django and status == 403  # Django's CSRF check
+    assert django
+    assert status == 403  # Django's CSRF check
 
 
 def test_the_time_budget_is_charged_and_a_spent_one_is_djangos_429(stack, settings):
@@ -228,14 +232,15 @@ def test_the_time_budget_is_charged_and_a_spent_one_is_djangos_429(stack, settin
     assert not stack.post(query, client="10.1.2.3")[3]
     assert caches["default"].get(key) > spent  # the planned answer was charged to its address
     settings.GRAPHQL_RATE_BUDGET_MS = 1
-    status, headers, body, django = stack.post(query, client="10.1.2.3")
+    status, headers, _, django = stack.post(query, client="10.1.2.3")
     assert (status, django) == (429, True)
     assert dict(headers)[b"retry-after"]
     assert stack.post(query, client="10.9.9.9")[0] == 200  # another address is not limited
 
 
 def test_a_committed_write_is_seen_by_the_next_read(stack, settings, database_url):
-    query = '{ observations(filter: {indicators: ["missing.cases"], year: 2021}, limit: 1000) { items { id correctedValue } } }'
+    query = '{ observations(filter: {indicators: ["missing.cases"], year: 2021}, limit: 1000) '
+    query += "{ items { id correctedValue } } }"
     stack.post(query)
     before = stack.post(query)
     assert not before[3]
@@ -245,8 +250,10 @@ def test_a_committed_write_is_seen_by_the_next_read(stack, settings, database_ur
                WHERE i.code = 'missing.cases' AND o.year = 2021 AND o.is_preferred AND o.corrected_value IS NULL
                ORDER BY o.id LIMIT 1"""
         ).fetchone()
-        conn.execute("UPDATE stats_observation SET corrected_value = 7777, correction_reason = 'planned test' WHERE id = %s",
-                     [observation_id])  # fmt: skip
+        conn.execute(
+            "UPDATE stats_observation SET corrected_value = 7777, correction_reason = 'planned' WHERE id = %s",
+            [observation_id],
+        )
         try:
             after = stack.post(query)
             again = stack.post(query)
@@ -258,7 +265,8 @@ def test_a_committed_write_is_seen_by_the_next_read(stack, settings, database_ur
     assert {"id": str(observation_id), "correctedValue": "7777"} in json.loads(after[2])["data"]["observations"][
         "items"
     ]
-    assert again[:3] == after[:3] and not again[3]  # planned again, at the new version
+    assert again[:3] == after[:3]
+    assert not again[3]  # planned again, at the new version
 
 
 def test_a_field_extension_or_permission_turns_planning_off_for_documents_using_it(stack, monkeypatch):
@@ -303,8 +311,11 @@ def test_with_the_response_cache_a_planned_answer_is_kept_and_served(stack, sett
     learned = stack.post(query)
     answer = stack.post(query, variables={"unused": 1})  # another body: a miss, planned
     hit = stack.post(query, variables={"unused": 1})
-    assert learned[3] and not answer[3] and not hit[3]
-    assert dict(answer[1])[b"x-cache"] == b"miss" and dict(hit[1])[b"x-cache"] == b"hit"
+    assert learned[3]
+    assert not answer[3]
+    assert not hit[3]
+    assert dict(answer[1])[b"x-cache"] == b"miss"
+    assert dict(hit[1])[b"x-cache"] == b"hit"
     assert hit[2] == answer[2] == learned[2]
     settings.GRAPHQL_PLANNED = False
     unplanned = stack.post(query, variables={"unused": 2})
