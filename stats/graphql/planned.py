@@ -4,7 +4,8 @@ An uncached read spends most of its time in Python around one indexed query: uvi
 middleware, strawberry's execution, the ORM building SQL, a walk over the rows (docs/benchmarks.md).
 For the documents clients send most - one ``observations`` page of plain fields - this layer sends
 one prepared statement that reads the data version and builds the whole ``data`` JSON in PostgreSQL,
-and answers without entering Django.
+and answers without entering Django. Only anonymous POSTs of JSON are planned (GET and everything
+else is Django's), and they read the primary (anonymous reads in Django may go to a replica).
 
 It learns from strawberry. The first time a document (text and operationName) arrives, Django
 answers it. If that answer is clean (200, no errors) and the document is plannable, the answer's
@@ -45,6 +46,7 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from decimal import Decimal
 from functools import cache as memoize
 from typing import Any
@@ -75,6 +77,7 @@ logger = logging.getLogger(__name__)
 PLANNABLE_EXTENSIONS = (CheckedDocuments, DjangoOptimizerExtension, MaskErrors)
 PAGE_FIELDS = ("totalCount", "offset", "limit", "hasNextPage", "items")
 MAX_DOCUMENTS = 1000  # documents remembered (plans and learned headers); beyond that, Django answers the rest
+MAX_STATEMENTS = 256  # per document: the SQL of its most recent distinct variables
 NON_ASCII = re.compile(r"[^\x00-\x7e]")
 
 
@@ -319,6 +322,20 @@ class Learned:
         self.vary: tuple[bytes, ...] | None = None
         self.headers: dict[tuple, list[tuple[bytes, bytes]]] = {}
         self.broken = False  # a planned answer differed from Django's: never again
+        # The statement per (variables, catalog version): the ORM builds each once, not per request.
+        self.statements: OrderedDict[tuple, tuple[str, list]] = OrderedDict()
+
+    def statement(self, variables: dict | None, stamp: tuple[int, str], lookup: lookups.CatalogLookup):
+        """(SQL, parameters) for these variables with the catalog of ``stamp`` (NotPlannable: Django answers)."""
+        key = (json.dumps(variables, sort_keys=True), stamp)
+        found = self.statements.get(key)
+        if found is None:
+            found = self.statements[key] = self.plan.statement(self.plan.arguments(variables), lookup)
+            if len(self.statements) > MAX_STATEMENTS:
+                self.statements.popitem(last=False)
+        else:
+            self.statements.move_to_end(key)
+        return found
 
     def key(self, scope: dict) -> tuple:
         headers = fastpath.request_headers(scope)
@@ -374,12 +391,24 @@ class PlannedReads:
         except (NotPlannable, GraphQLError, limits.LimitExceeded) as exc:
             logger.debug("not planned: %s", exc)
             learned = NOT_PLANNABLE
+        except Exception:
+            logger.exception("cannot plan; document left to Django: %.200s", request[0])
+            learned = NOT_PLANNABLE
         if len(self.documents) < MAX_DOCUMENTS:
             self.documents[document_key] = learned
         return learned
 
     async def answer(self, scope: dict, body: bytes, request: tuple, learned: Learned, headers: list, charge=True):
-        """(headers, body) of the planned answer, or None when Django must answer."""
+        """(headers, body) of the planned answer, or None when Django must answer. An unexpected failure
+        leaves the document to Django for good (strawberry then answers, masks and logs as it does)."""
+        try:
+            return await self._answer(scope, body, request, learned, headers, charge)
+        except Exception:
+            logger.exception("planned read failed; document left to Django: %.200s", request[0])
+            learned.broken = True
+            return None
+
+    async def _answer(self, scope: dict, body: bytes, request: tuple, learned: Learned, headers: list, charge: bool):
         started = time.perf_counter()
         http_request = ASGIRequest(scope, io.BytesIO(body))
         http_request.user = AnonymousUser()
@@ -391,7 +420,7 @@ class PlannedReads:
         stamp, lookup = current
         query, variables, operation_name = request
         try:
-            sql, params = learned.plan.statement(learned.plan.arguments(variables), lookup)
+            sql, params = learned.statement(variables, stamp, lookup)
         except NotPlannable:
             return None
         try:
