@@ -78,6 +78,7 @@ PLANNABLE_EXTENSIONS = (CheckedDocuments, DjangoOptimizerExtension, MaskErrors)
 PAGE_FIELDS = ("totalCount", "offset", "limit", "hasNextPage", "items")
 MAX_DOCUMENTS = 1000  # documents remembered (plans and learned headers); beyond that, Django answers the rest
 MAX_STATEMENTS = 256  # per document: the SQL of its most recent distinct variables
+MAX_HEADER_SETS = 64  # per document: Django's headers for this many values of the headers it varies on
 NON_ASCII = re.compile(r"[^\x00-\x7e]")
 
 
@@ -157,7 +158,7 @@ def _fields(type_name: str) -> dict[str, Any]:
 
 
 class Plan:
-    """What a document asks of ``observations``, as SQL fragments; ``answer`` fills in a request's arguments."""
+    """What a document asks of ``observations``, as SQL fragments; ``statement`` fills in a request's arguments."""
 
     def __init__(self, query: str, operation_name: str | None) -> None:
         from stats.graphql.schema import schema
@@ -299,8 +300,8 @@ def parsed_request(scope: dict, body: bytes) -> tuple[str, dict | None, str | No
     if content_type != b"application/json":
         return None
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = limits.decode_json(body, "request body")
+    except limits.LimitExceeded:  # Django refuses it with the message
         return None
     if not isinstance(payload, dict) or not set(payload) <= {"query", "variables", "operationName"}:
         return None
@@ -480,9 +481,11 @@ class PlannedReads:
         if planned is None:
             return  # not this time (a write came in, a code Django refused...): Django answers the next one too
         if planned[1] != content or sorted(planned[0]) != sorted(headers):
-            same_version = dict(planned[0]).get(b"x-data-version") == dict(headers).get(b"x-data-version")
+            version = lambda found: {k.lower(): v for k, v in found}.get(b"x-data-version")  # noqa: E731
+            same_version = version(planned[0]) == version(headers)
             if same_version:
                 logger.warning("planned answer differs from strawberry's; document left to Django: %.200s", request[0])
                 learned.broken = True
             return
-        learned.headers[learned.key(scope)] = headers
+        if len(learned.headers) < MAX_HEADER_SETS:
+            learned.headers[learned.key(scope)] = headers
