@@ -55,6 +55,7 @@ import psycopg
 import strawberry
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import SynchronousOnlyOperation
 from django.core.handlers.asgi import ASGIRequest
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType
 from graphql.execution.values import get_argument_values, get_variable_values
@@ -422,8 +423,8 @@ class PlannedReads:
         query, variables, operation_name = request
         try:
             sql, params = learned.statement(variables, stamp, lookup)
-        except NotPlannable:
-            return None
+        except (NotPlannable, SynchronousOnlyOperation):
+            return None  # Django answers; a part of the catalog not loaded yet (topics...) it loads then
         try:
             pool = await self.reader.pool()
             async with pool.connection(timeout=fastpath.POOL_TIMEOUT_S) as connection:

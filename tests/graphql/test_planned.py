@@ -140,6 +140,12 @@ def test_variables_filters_orders_and_pages_are_the_same_bytes(stack, settings):
         {"filter": {"members": [{"dimension": "case_type", "member": "Endangered runaways"}]}, "order": ["YEAR"],
          "limit": 20, "offset": 0},
         {"filter": {"yearFrom": 2019, "yearTo": 2022, "allSources": True}, "order": None, "limit": 300, "offset": 10},
+        {"filter": {"topic": "cybertipline", "breakdown": ["state"]}, "order": ["MEMBER_ORDER"], "limit": 60,
+         "offset": 0},
+        {"filter": {"source": "impact-2021", "qualifier": "MORE_THAN", "flagged": False, "period": "ANNUAL"},
+         "order": None, "limit": 40, "offset": 0},
+        {"filter": {"breakdownIncludes": ["case_type"], "breakdown": ["case_type", "case_status"]}, "order": None,
+         "limit": 40, "offset": 0},
         {"filter": {"indicators": ["missing.cases"], "year": 1900}, "order": None, "limit": 10, "offset": 0},  # empty
         {"filter": None, "order": ["VALUE"], "limit": 10000, "offset": 100000},  # past the end
     ]  # fmt: skip
