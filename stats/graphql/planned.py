@@ -79,6 +79,7 @@ PLANNABLE_EXTENSIONS = (CheckedDocuments, DjangoOptimizerExtension, MaskErrors)
 PAGE_FIELDS = ("totalCount", "offset", "limit", "hasNextPage", "items")
 MAX_DOCUMENTS = 1000  # documents remembered (plans and learned headers); beyond that, Django answers the rest
 MAX_STATEMENTS = 256  # per document: the SQL of its most recent distinct variables
+PREPARE_THRESHOLD = 5  # psycopg's default; the planner prepares its statements at once anyway (prepare=True)
 MAX_HEADER_SETS = 64  # per document: Django's headers for this many values of the headers it varies on
 NON_ASCII = re.compile(r"[^\x00-\x7e]")
 
@@ -348,12 +349,20 @@ class Learned:
 NOT_PLANNABLE = object()
 
 
+def threshold() -> int | None:
+    """psycopg's prepare_threshold for the planner's connections. Django turns prepared statements off
+    unless its OPTIONS name a threshold (psycopg then parses and plans every statement anew); here they are
+    the point. A database behind a pooler that cannot keep them: set ``prepare_threshold: None`` in OPTIONS."""
+    options = settings.DATABASES["default"].get("OPTIONS", {})
+    return options.get("prepare_threshold", PREPARE_THRESHOLD)
+
+
 class PlannedReads:
     """ASGI middleware: plannable observation reads answered by one statement; everything else Django's."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.reader = fastpath.DataVersionReader()
+        self.reader = fastpath.DataVersionReader(application_name="ncmec-planned-reads", prepare_threshold=threshold())
         self.documents: dict[tuple, Learned | object] = {}
 
     async def __call__(self, scope: dict, receive, send) -> None:

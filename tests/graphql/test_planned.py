@@ -182,6 +182,15 @@ def test_one_statement_whatever_the_number_of_rows_and_parents(stack, settings):
     assert {statements for statements, _ in counts.values()} == {1}
     assert len({rows for _, rows in counts.values()}) > 3  # the sizes really differed
 
+    async def prepared() -> list[str]:
+        async with stack.planner.reader._pool.connection() as connection:
+            return [row[0] for row in await (await connection.execute(PREPARED)).fetchall()]
+
+    assert any("v.counter" in sql for sql in stack.runner.run(prepared()))  # prepared statements, not parsed anew
+
+
+PREPARED = "SELECT statement FROM pg_prepared_statements"
+
 
 def test_documents_the_planner_does_not_handle_are_never_planned(stack):
     for query in (
