@@ -2,8 +2,10 @@
 
 Django's handler (ncmec.handler: GraphQL requests cross to a thread once, every other path as
 Django runs it) behind the response cache's fast path (stats.graphql.fastpath), which answers
-repeated anonymous read queries without entering Django; in front of both, the GraphQL body limit
-(stats.graphql.limits.BodyLimit) refuses an oversized body before anything reads it.
+repeated anonymous read queries without entering Django, and the planned reads
+(stats.graphql.planned), which answer plain observation pages with one SQL statement; in front of
+all, the GraphQL body limit (stats.graphql.limits.BodyLimit) refuses an oversized body before
+anything reads it.
 """
 
 import gc
@@ -20,8 +22,9 @@ django_application = OneCrossingHandler()
 
 from stats.graphql.fastpath import CachedReads  # noqa: E402  (needs the apps loaded)
 from stats.graphql.limits import BodyLimit  # noqa: E402
+from stats.graphql.planned import PlannedReads  # noqa: E402
 
-application = BodyLimit(CachedReads(django_application))
+application = BodyLimit(CachedReads(PlannedReads(django_application)))
 
 # Everything loaded so far (Django, strawberry, the schema) lives as long as the process: kept out of
 # the cyclic collector's passes, which otherwise walk it again each time a large answer is built

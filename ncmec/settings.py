@@ -286,6 +286,8 @@ HTTP_CACHE_MAX_AGE = int(os.environ.get("HTTP_CACHE_MAX_AGE", "5"))
 HTTP_CACHE_STALE_WHILE_REVALIDATE = int(os.environ.get("HTTP_CACHE_STALE_WHILE_REVALIDATE", "30"))
 # Lists whose fields are all plain completed in one walk inside strawberry's execution (stats/graphql/compiled.py).
 GRAPHQL_COMPILED = env_bool("GRAPHQL_COMPILED", True)
+# Observation reads planned into one SQL statement, answered in front of Django (stats/graphql/planned.py).
+GRAPHQL_PLANNED = env_bool("GRAPHQL_PLANNED", True)
 
 LOGGING = {
     "version": 1,

@@ -75,6 +75,11 @@ class CatalogLookup:
             found = _CACHE["lookup"] = (stamp, cls.load())
         return found[1]
 
+    @classmethod
+    def current(cls) -> tuple[tuple[int, str], CatalogLookup] | None:
+        """(its data version stamp, the catalog) as last loaded by this process, without a query; None before."""
+        return _CACHE.get("lookup")
+
     def indicator(self, code: str) -> Indicator:
         try:
             return self.indicators[code]

@@ -59,15 +59,20 @@ async def _configure(connection: psycopg.AsyncConnection) -> None:
 class DataVersionReader:
     """The data version stamp over a pool of async connections per server process."""
 
-    def __init__(self) -> None:
+    def __init__(self, **overrides) -> None:
         self._pool: AsyncConnectionPool | None = None
         self._failed_at = 0.0
+        self.overrides = overrides  # connection arguments of another user of such a pool (stats.graphql.planned)
+
+    async def pool(self) -> AsyncConnectionPool:
+        """The process's pool (opened on first use), for another reader in the ASGI layer."""
+        return await self._opened()
 
     async def _opened(self) -> AsyncConnectionPool:
         if self._pool is None:  # created in the server's event loop, on the first request
             self._pool = AsyncConnectionPool(
-                kwargs=connection_kwargs(), min_size=1, max_size=POOL_SIZE, timeout=POOL_TIMEOUT_S,
-                configure=_configure, open=False, name="ncmec-response-cache",
+                kwargs={**connection_kwargs(), **self.overrides}, min_size=1, max_size=POOL_SIZE,
+                timeout=POOL_TIMEOUT_S, configure=_configure, open=False, name="ncmec-response-cache",
             )  # fmt: skip
             await self._pool.open(wait=False)
         return self._pool
@@ -82,7 +87,7 @@ class DataVersionReader:
             if self._failed_at and not pool.get_stats().get("pool_size"):
                 # Down a moment ago and not reconnected: one short attempt, not a wait on the pool.
                 connection = await psycopg.AsyncConnection.connect(
-                    **{**connection_kwargs(), "connect_timeout": PROBE_TIMEOUT_S}
+                    **{**connection_kwargs(), **self.overrides, "connect_timeout": PROBE_TIMEOUT_S}
                 )
                 async with connection:
                     await _configure(connection)
