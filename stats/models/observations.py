@@ -121,7 +121,7 @@ class Observation(models.Model):
     observations whose breakdown omits the summed dimension.
     """
 
-    # No index of their own: observation_indicator_year and observation_source serve them (migration 0015).
+    # No index of their own: the fact's unique index and observation_source serve them (migrations 0015, 0017).
     # Checked once per statement by triggers, not per row by a foreign key (migration 0016).
     indicator = models.ForeignKey(
         Indicator, on_delete=models.PROTECT, related_name="observations", db_index=False, db_constraint=False
@@ -255,7 +255,6 @@ class Observation(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["indicator", "year"], name="observation_indicator_year"),
             models.Index(fields=["year"], name="observation_year"),
             models.Index(fields=["source"], name="observation_source"),
             GinIndex(fields=["member_ids"], name="observation_member_ids_gin"),
