@@ -362,3 +362,17 @@ def test_a_large_import_leaves_no_pending_entries_in_the_breakdown_index(
     with django_capture_on_commit_callbacks(execute=True):
         import_file("Nevada,1", "Alaska,2")
     assert (pending_pages_cleaned() == 0) is large
+
+
+def test_a_short_spreadsheet_row_reads_its_missing_cells_as_empty(cube):
+    """A spreadsheet may leave a row's trailing empty cells out: they read as empty, and validation names them."""
+    from stats.importing import TableFile
+
+    header = ["indicator", "source", "year", "value", "bulk_state", "note"]
+    dataset = TableFile(iter([header, ["bulk.cases", "bulk-2025", 2025, "4", "Nevada"]]), "xlsx")
+    (row,) = long_rows(dataset, CatalogLookup.load())
+    assert (row.value_text, row.members, row.note, "note" in row.unset) == ("4", {"bulk_state": "Nevada"}, "", True)
+    short = TableFile(iter([header, ["bulk.cases", "bulk-2025"]]), "xlsx")
+    with pytest.raises(ImportFailed, match="row 2, column \"year\": year '' is not a whole number") as refused:
+        observations_import(rows=long_rows(short, CatalogLookup.load()))
+    assert 'row 2, column "value": no figure' in str(refused.value)
