@@ -219,8 +219,10 @@ class Observation(models.Model):
         ordering = ["indicator__code", "year", "member_ids", "source__edition"]
         permissions = [("import_observation", "Can import observations (long and table files)")]
         constraints = [
+            # The fact's columns first and the source last: every figure of one fact (the ranking, the
+            # import's matching, restatements) or of one indicator and year is one range of this index.
             models.UniqueConstraint(
-                fields=["indicator", "source", "year", "period", "since", "member_ids"],
+                fields=["indicator", "year", "period", "since", "member_ids", "source"],
                 name="observation_fact_unique_per_source",
                 nulls_distinct=False,
                 violation_error_message=(
