@@ -266,24 +266,35 @@ def long_rows(dataset: TableFile, lookup: CatalogLookup) -> Iterator[Observation
         raise ImportFailed(errors)
     columns = {name: header for name, header in zip(names, own, strict=True) if name != header}
     columns = columns or None  # shared by every row: errors name the file's own header
+    # Each field's cell by position (a name given twice: its last cell, as a dict of the row would keep),
+    # worked out once for the file rather than a dict built per row.
+    at = {name: i for i, name in enumerate(names)}
+    width = len(names)
+    indicator, source, year, value = (at[name] for name in LONG_REQUIRED)
+    period, since, as_of, qualifier, quote, flag, note = (at.get(name) for name in LONG_OPTIONAL)
+    dimensions = [(name, at[name]) for name in dict.fromkeys(dimension_columns)]
+    kept = [(name, at.get(name)) for name in LONG_KEPT_WHEN_EMPTY]
+    annual, exact = Period.ANNUAL, Qualifier.EXACT
     for number, values in enumerate(dataset, start=2):
-        cell = dict(zip(names, [v.strip() if v.__class__ is str else _text(v) for v in values], strict=False))
+        cells = [v.strip() if v.__class__ is str else _text(v) for v in values]
+        if len(cells) < width:  # a short XLSX row: its missing cells are empty
+            cells += [""] * (width - len(cells))
         yield ObservationRow(
-            indicator=cell["indicator"],
-            source=cell["source"],
-            year=cell["year"],
-            value_text=cell["value"],
-            members={d: cell[d] for d in dimension_columns if cell.get(d)},
-            period=cell.get("period") or Period.ANNUAL,
-            since=cell.get("since") or None,
-            as_of=cell.get("as_of") or None,
-            qualifier=cell.get("qualifier") or Qualifier.EXACT,
-            quote=cell.get("quote") or f"imported row {number}",
-            flag=cell.get("flag", ""),
-            note=cell.get("note", ""),
+            indicator=cells[indicator],
+            source=cells[source],
+            year=cells[year],
+            value_text=cells[value],
+            members={name: text for name, i in dimensions if (text := cells[i])},
+            period=(cells[period] if period is not None else "") or annual,
+            since=(cells[since] if since is not None else "") or None,
+            as_of=(cells[as_of] if as_of is not None else "") or None,
+            qualifier=(cells[qualifier] if qualifier is not None else "") or exact,
+            quote=(cells[quote] if quote is not None else "") or f"imported row {number}",
+            flag=cells[flag] if flag is not None else "",
+            note=cells[note] if note is not None else "",
             row=number,
             columns=columns,
-            unset=_long_unset(tuple(name for name in LONG_KEPT_WHEN_EMPTY if not cell.get(name))),
+            unset=_long_unset(tuple(name for name, i in kept if i is None or not cells[i])),
         )
 
 

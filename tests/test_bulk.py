@@ -341,3 +341,38 @@ def test_an_indicator_or_source_observations_name_cannot_be_deleted_or_renumbere
     unused = build.source(edition=2020)
     sql("DELETE FROM stats_source WHERE id = %s", [unused.id])  # names nothing: deleted
     assert not type(unused).objects.filter(pk=unused.pk).exists()
+
+
+def pending_pages_cleaned() -> int:
+    """Pages of the breakdown GIN index's pending list, moved into the index now (0: none were left)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT gin_clean_pending_list('observation_member_ids_gin'::regclass)")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_a_large_import_leaves_no_pending_entries_in_the_breakdown_index(
+    cube, monkeypatch, django_capture_on_commit_callbacks, large
+):
+    """Queries through the GIN index read its whole pending list; a large import moves it into the index."""
+    from stats.services.observations import importing
+
+    monkeypatch.setattr(importing, "ANALYZED_AFTER", 2 if large else 3)
+    pending_pages_cleaned()
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file("Nevada,1", "Alaska,2")
+    assert (pending_pages_cleaned() == 0) is large
+
+
+def test_a_short_spreadsheet_row_reads_its_missing_cells_as_empty(cube):
+    """A spreadsheet may leave a row's trailing empty cells out: they read as empty, and validation names them."""
+    from stats.importing import TableFile
+
+    header = ["indicator", "source", "year", "value", "bulk_state", "note"]
+    dataset = TableFile(iter([header, ["bulk.cases", "bulk-2025", 2025, "4", "Nevada"]]), "xlsx")
+    (row,) = long_rows(dataset, CatalogLookup.load())
+    assert (row.value_text, row.members, row.note, "note" in row.unset) == ("4", {"bulk_state": "Nevada"}, "", True)
+    short = TableFile(iter([header, ["bulk.cases", "bulk-2025"]]), "xlsx")
+    with pytest.raises(ImportFailed, match="row 2, column \"year\": year '' is not a whole number") as refused:
+        observations_import(rows=long_rows(short, CatalogLookup.load()))
+    assert 'row 2, column "value": no figure' in str(refused.value)

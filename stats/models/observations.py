@@ -121,7 +121,7 @@ class Observation(models.Model):
     observations whose breakdown omits the summed dimension.
     """
 
-    # No index of their own: observation_indicator_year and observation_source serve them (migration 0015).
+    # No index of their own: the fact's unique index and observation_source serve them (migrations 0015, 0017).
     # Checked once per statement by triggers, not per row by a foreign key (migration 0016).
     indicator = models.ForeignKey(
         Indicator, on_delete=models.PROTECT, related_name="observations", db_index=False, db_constraint=False
@@ -219,8 +219,10 @@ class Observation(models.Model):
         ordering = ["indicator__code", "year", "member_ids", "source__edition"]
         permissions = [("import_observation", "Can import observations (long and table files)")]
         constraints = [
+            # The fact's columns first and the source last: every figure of one fact (the ranking, the
+            # import's matching, restatements) or of one indicator and year is one range of this index.
             models.UniqueConstraint(
-                fields=["indicator", "source", "year", "period", "since", "member_ids"],
+                fields=["indicator", "year", "period", "since", "member_ids", "source"],
                 name="observation_fact_unique_per_source",
                 nulls_distinct=False,
                 violation_error_message=(
@@ -255,7 +257,6 @@ class Observation(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["indicator", "year"], name="observation_indicator_year"),
             models.Index(fields=["year"], name="observation_year"),
             models.Index(fields=["source"], name="observation_source"),
             GinIndex(fields=["member_ids"], name="observation_member_ids_gin"),

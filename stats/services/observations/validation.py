@@ -26,6 +26,9 @@ _ONE_IN_N_UNIT, _MULTIPLE = Unit.ONE_IN_N, Unit.MULTIPLE
 _PERCENT_UNITS = (_PERCENT, _PERCENT_CHANGE)
 
 
+_UNREAD = object()  # a value not read yet (None is a reading: "not a whole number")
+
+
 class RowValidator:
     """Checks rows one at a time against the catalog.
 
@@ -44,6 +47,7 @@ class RowValidator:
         # holding them all is not); member spellings and codes are few and always remembered.
         self._figures_max = 10_000
         self._texts: dict = {}  # quote/table text -> collapsed
+        self._years: dict = {}  # a year as text -> whole_number's reading of it
         self._texts_max = 10_000
 
     @staticmethod
@@ -133,7 +137,11 @@ class RowValidator:
             member_ids = ()
         year = row.year
         if year.__class__ is not int:
-            year = whole_number(year)
+            year = self._years.get(year, _UNREAD) if year.__class__ is str else _UNREAD
+            if year is _UNREAD:
+                year = whole_number(row.year)
+                if row.year.__class__ is str and len(self._years) < self._texts_max:
+                    self._years[row.year] = year
             if year is None:
                 fail("year", f"year {shown_input(row.year)} is not a whole number")
         if year is not None and not 1984 <= year <= 2100:
