@@ -128,8 +128,11 @@ def _facts_query(
              WHERE o.id IN ({subquery}){preferred}
              ORDER BY sr.rank, ir.rank, o.year, o.id"""
     else:
-        # The whole table: read source by source and indicator by indicator in their order through the
-        # fact index, so only each pair's rows are sorted (by year and id), never the whole table at once.
+        # The whole table: read source by source and indicator by indicator in their order, so only each
+        # pair's rows are sorted (by year and id), never the whole table at once. The pair is one range of
+        # observation_source_indicator; written as a range of the row (source, indicator), the condition
+        # can use no other index (the fact's unique index, which ends with the source, would read the
+        # indicator's figures of every source for each pair).
         every_pair = """
             SELECT sr.id AS source_id, sr.rank AS source_rank, ir.id AS indicator_id, ir.rank AS indicator_rank
               FROM source_rank sr CROSS JOIN indicator_rank ir ORDER BY sr.rank, ir.rank"""
@@ -142,7 +145,8 @@ def _facts_query(
               FROM ({every_pair if pairs is None else given_pairs}) p
               CROSS JOIN LATERAL (
                 SELECT {own} FROM stats_observation o
-                 WHERE o.source_id = p.source_id AND o.indicator_id = p.indicator_id{preferred} OFFSET 0
+                 WHERE (o.source_id, o.indicator_id) >= (p.source_id, p.indicator_id)
+                   AND (o.source_id, o.indicator_id) <= (p.source_id, p.indicator_id){preferred} OFFSET 0
               ) o
              ORDER BY p.source_rank, p.indicator_rank, o.year, o.id"""
     # Sorted first, formatted after: nested loops that keep the order add the catalog's text and each

@@ -121,7 +121,7 @@ class Observation(models.Model):
     observations whose breakdown omits the summed dimension.
     """
 
-    # No index of their own: the fact's unique index and observation_source serve them (migrations 0015, 0017).
+    # No index of their own: the fact's unique index and observation_source_indicator serve them (0015, 0017, 0020).
     # Checked once per statement by triggers, not per row by a foreign key (migration 0016).
     indicator = models.ForeignKey(
         Indicator, on_delete=models.PROTECT, related_name="observations", db_index=False, db_constraint=False
@@ -258,7 +258,8 @@ class Observation(models.Model):
         ]
         indexes = [
             models.Index(fields=["year"], name="observation_year"),
-            models.Index(fields=["source"], name="observation_source"),
+            # A source's figures, and one source's figures of one indicator (the whole-table export's pieces).
+            models.Index(fields=["source", "indicator"], name="observation_source_indicator"),
             GinIndex(fields=["member_ids"], name="observation_member_ids_gin"),
             models.Index(
                 fields=["indicator", "dimension_ids", "year"],

@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stats", "0016_observation_references_per_statement"),
+        ("stats", "0018_observation_references_one_pass"),
     ]
 
     operations = [
