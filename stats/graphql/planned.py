@@ -5,7 +5,8 @@ middleware, strawberry's execution, the ORM building SQL, a walk over the rows (
 For the documents clients send most - one ``observations`` page of plain fields - this layer sends
 one prepared statement that reads the data version and builds the whole ``data`` JSON in PostgreSQL,
 and answers without entering Django. Only anonymous POSTs of JSON are planned (GET and everything
-else is Django's), and they read the primary (anonymous reads in Django may go to a replica).
+else is Django's), and only without read replicas (DATABASE_REPLICA_URLS): the planner reads the
+primary, and with replicas anonymous reads belong on them, where Django's router sends them.
 
 It learns from strawberry. The first time a document (text and operationName) arrives, Django
 answers it. If that answer is clean (200, no errors) and the document is plannable, the answer's
@@ -66,6 +67,7 @@ from strawberry.types.base import StrawberryOptional
 from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from ncmec import replicas
 from stats import lookups, models
 from stats.graphql import cache, documents, fastpath, http_caching, limits, ratelimit
 from stats.graphql.documents import CheckedDocuments
@@ -371,6 +373,7 @@ class PlannedReads:
             or scope["path"] != fastpath.PATH
             or scope["method"] != "POST"
             or not settings.GRAPHQL_PLANNED
+            or replicas.aliases()  # reads belong on the replicas then (Django's router sends them there)
             or fastpath.has_session(scope)
             or not fastpath.allowed_host(scope)
             or not schema_plannable()

@@ -15,6 +15,7 @@ from django.core import signals
 from django.core.cache import caches
 from django.http import HttpRequest
 
+from ncmec import replicas
 from ncmec.handler import OneCrossingHandler
 from stats.graphql import planned, ratelimit
 from stats.graphql.fastpath import CachedReads
@@ -237,6 +238,14 @@ def test_a_session_or_csrf_cookie_goes_to_django(stack):
     status, _, _, django = stack.post(query, headers=[(b"cookie", b"sessionid=abc")])
     assert django
     assert status == 403  # Django's CSRF check
+
+
+def test_with_read_replicas_reads_go_to_django_whose_router_sends_them_to_a_replica(stack, monkeypatch):
+    query = PAGE % ("missing.cases", 5)
+    stack.post(query)
+    assert not stack.post(query)[3]
+    monkeypatch.setattr(replicas, "aliases", lambda: ["replica1"])  # DATABASE_REPLICA_URLS named one
+    assert stack.post(query)[3]
 
 
 def test_the_time_budget_is_charged_and_a_spent_one_is_djangos_429(stack, settings):
