@@ -129,15 +129,6 @@ def read_dataset(data: bytes | Path | BinaryIO, file_name: str) -> TableFile:
     ``data`` is the file's content, its path or an open binary file at its start (both read without
     loading the file whole).
     """
-    if isinstance(data, Path):
-        size = data.stat().st_size
-    elif isinstance(data, bytes | bytearray | memoryview):
-        size = len(data)
-    else:
-        size = data.seek(0, io.SEEK_END)
-        data.seek(0)
-    if size > settings.IMPORT_MAX_BYTES:
-        raise ImportFailed([RowError(None, None, f"the file is over the size limit of {_megabytes()} MB; split it")])
     kind = detect_format(file_name)
     if isinstance(data, Path):
         handle: BinaryIO = data.open("rb")
@@ -145,6 +136,12 @@ def read_dataset(data: bytes | Path | BinaryIO, file_name: str) -> TableFile:
         handle = io.BytesIO(data)
     else:
         handle = data
+    size = handle.seek(0, io.SEEK_END)
+    handle.seek(0)
+    if size > settings.IMPORT_MAX_BYTES:
+        if handle is not data:
+            handle.close()
+        raise ImportFailed([RowError(None, None, f"the file is over the size limit of {_megabytes()} MB; split it")])
     if kind == "xlsx":
         return TableFile(_xlsx_records(handle), kind)
     if kind == "csv":
