@@ -21,9 +21,10 @@ SMALL = 100_000
 
 def run(rows: int, log=print) -> dict:
     """Every measurement of the section; ``rows`` is the large import (the small one is 100,000 rows)."""
-    from bench import admin_preview, imports
+    from bench import admin_preview, imports, write_costs
 
     results = {"rows": rows, "load": os.getloadavg()}
+    imports.byte_compile()
     with tempfile.TemporaryDirectory() as tmp:
         small, large = Path(tmp) / "small.csv", Path(tmp) / "large.csv"
         imports.write_long_file(small, min(SMALL, rows))
@@ -38,6 +39,9 @@ def run(rows: int, log=print) -> dict:
             log(f"{name}: {_rate(results[name]):,.0f} rows/s, {results[name]['peak_mb']:.0f} MB")
             if name == "service":  # its rows are still there (the next measurement removes them)
                 results["queries_after"] = query_timings()
+            if name == "floor":  # its table is still there (the export's first import removes it)
+                results["write_costs"] = write_costs.measure()
+                log(f"write costs: {results['write_costs']}")
         results["export"] = imports.measure_export(large, Path(tmp) / "facts.csv")
         log(f"export: {_rate(results['export']):,.0f} rows/s, {results['export']['peak_mb']:.0f} MB")
     results["admin"] = admin_preview.run(log=log)
@@ -112,6 +116,8 @@ def _rate(measured: dict) -> float:
 
 def section(results: dict) -> list[str]:
     """The section's lines: what was measured, and each target of the bulk issue met or not."""
+    from bench import write_costs
+
     floor = _rate(results["floor"])
 
     def verdict(ok: bool, why: str = "") -> str:
@@ -139,7 +145,8 @@ def section(results: dict) -> list[str]:
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `uv run python -m bench.bulk --rows {results['rows']}` "
         f"on {os.cpu_count()} cores shared with other work (load average {before[0]} before, {after[0]} after): "
-        "each measurement in its own process on the benchmark database, its peak memory the process's max RSS. "
+        "each measurement in its own process on the benchmark database, its peak memory the process's max RSS "
+        "(the environment byte-compiled first, as Python's own caching leaves it after a first run). "
         "The imported rows are removed between measurements.",
         "",
         "| method | rows | seconds | rows/s | of the floor | peak memory |",
@@ -166,6 +173,8 @@ def section(results: dict) -> list[str]:
         f"- export: {_rate(export):,.0f} rows/s (≥ 200,000), peak {export['peak_mb']:.0f} MB (≤ 200): "
         f"{verdict(_rate(export) >= 200_000 and export['peak_mb'] <= 200)}",
     ]
+    if "write_costs" in results:
+        lines += write_costs.lines(results["write_costs"], results["floor"]["seconds"])
     queries, worst = query_lines(results)
     if worst is not None:
         lines.append(
