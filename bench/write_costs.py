@@ -21,7 +21,11 @@ from bench.imports import FLOOR_TABLE
 
 TARGET = "bench_write_cost"
 # Kept by any design: the primary key and the fact's two unique indexes (integrity rules).
-REQUIRED_INDEXES = ("stats_observation_pkey", "observation_fact_unique_per_source", "observation_one_preferred_per_fact")
+REQUIRED_INDEXES = (
+    "stats_observation_pkey",
+    "observation_fact_unique_per_source",
+    "observation_one_preferred_per_fact",
+)
 HISTORY_COLUMNS = ("corrected_value", "correction_reason", "flag", "note", "qualifier", "quote", "value",
                    "value_text", "version")  # fmt: skip
 

@@ -32,7 +32,8 @@ def test_every_index_of_the_observations_and_the_history_record_is_measured_and_
     assert set(costs["indexes"]) == indexes
     assert set(write_costs.REQUIRED_INDEXES) <= indexes
     assert all(seconds >= 0 for seconds in costs["indexes"].values())
-    assert costs["bare"] > 0 and costs["history"] > 0
+    assert costs["bare"] > 0
+    assert costs["history"] > 0
     assert left is None  # every insert was rolled back, its table with it
 
 
