@@ -5,6 +5,8 @@
 - copy: COPY of the same rows, ids resolved, into the observations table with every rule enforced
   (the writer supplies the breakdown's derived columns, so the rules run per statement);
 - floor: the same COPY into an unconstrained table of the same shape (no index, trigger or constraint);
+- indexed: the same COPY into a table of the same shape with the observations' indexes (unique ones
+  included) and no trigger or check: what the rules cost beyond storing and indexing the rows;
 - export: `manage.py export_facts --output FILE` of the whole warehouse, imported rows included.
 
 Peak memory is the process's max RSS (``getrusage`` in the child, ``wait4`` for the commands).
@@ -26,6 +28,12 @@ from bench.warehouse import STATES, STATUSES
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = ["indicator", "source", "year", "bench_state", "bench_status", "value", "quote"]
 FLOOR_TABLE = "bench_copy_floor"
+INDEXED_TABLE = "bench_copy_indexed"
+COPY_TABLES = {
+    "copy": "stats_observation",
+    "floor": FLOOR_TABLE,
+    "indexed": INDEXED_TABLE,
+}
 
 
 def write_long_file(path: Path, rows: int) -> None:
@@ -61,7 +69,7 @@ def _clean(cursor) -> None:
     cursor.execute("DELETE FROM stats_observation WHERE id IN (SELECT id FROM bench_gone)")
     cursor.execute("DELETE FROM stats_observationevent WHERE pgh_obj_id IN (SELECT id FROM bench_gone)")
     cursor.execute("DROP TABLE bench_gone")
-    cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+    cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}, {INDEXED_TABLE}")
     cursor.execute("VACUUM ANALYZE stats_observation")
 
 
@@ -100,7 +108,7 @@ def _child(kind: str, path: str) -> None:
             )
             count = observations_import(rows=rows, reason="benchmark", channel="bench", file_name=path.name).new
     else:
-        count, started = _copy(connection, path, FLOOR_TABLE if kind == "floor" else "stats_observation")
+        count, started = _copy(connection, path, COPY_TABLES[kind])
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"rows": count, "seconds": elapsed, "peak_mb": peak_mb}))
@@ -115,9 +123,11 @@ def _copy(connection, path: Path, table: str) -> tuple[int, float]:
     with transaction.atomic(), connection.cursor() as cursor:
         # Each row is its fact's only figure: it enters preferred (migration 0015; the database still checks).
         cursor.execute("SET LOCAL stats.preferred_given = on")
-        if table == FLOOR_TABLE:
-            cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
-            cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (LIKE stats_observation INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        if table != "stats_observation":
+            like = "stats_observation INCLUDING DEFAULTS INCLUDING IDENTITY"
+            like += " INCLUDING INDEXES" if table == INDEXED_TABLE else ""
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TABLE {table} (LIKE {like})")
         cursor.execute("SELECT code, id FROM stats_indicator WHERE code LIKE 'bench.import%%'")
         ind = dict(cursor.fetchall())
         cursor.execute("SELECT slug, id FROM stats_source WHERE slug LIKE 'bench-%%'")
