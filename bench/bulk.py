@@ -175,15 +175,14 @@ def section(results: dict) -> list[str]:
         f"- export: {_rate(export):,.0f} rows/s (≥ 200,000), peak {export['peak_mb']:.0f} MB (≤ 200): "
         f"{verdict(_rate(export) >= 200_000 and export['peak_mb'] <= 200)}",
     ]
-    if "write_costs" in results:
-        lines += write_costs.lines(results["write_costs"], results["floor"]["seconds"])
+    costs = write_costs.lines(results["write_costs"], results["floor"]["seconds"]) if "write_costs" in results else []
     queries, worst = query_lines(results)
     if worst is not None:
         lines.append(
             f"- queries after the {service['rows']:,}-row import: the slowest of those whose answer did not change "
             f"took {worst:.2f}x its time before (≤ 1.1): {verdict(worst <= 1.1)}"
         )
-    return lines + queries
+    return lines + queries + costs
 
 
 def write_section(lines: list[str], path: Path = REPORT) -> None:

@@ -239,9 +239,11 @@ class Observation(models.Model):
                 condition=Q(corrected_value__isnull=True) | ~Q(correction_reason=""),
                 violation_error_message="A corrected value needs a correction reason.",
             ),
-            # Exactly one preferred figure per fact: the triggers of migration 0010 choose it.
+            # Exactly one preferred figure per fact: the triggers of migration 0010 choose it. In the order
+            # of a series (one indicator's breakdown, year after year): a series is one range of it, however
+            # many other figures share its members (0021; by year, the fact's other index serves).
             models.UniqueConstraint(
-                fields=["indicator", "year", "period", "since", "member_ids"],
+                fields=["indicator", "member_ids", "year", "period", "since"],
                 condition=Q(is_preferred=True),
                 name="observation_one_preferred_per_fact",
                 nulls_distinct=False,
