@@ -69,7 +69,6 @@ def measure() -> dict:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {FLOOR_TABLE}")
         rows = cursor.fetchone()[0]
-        cursor.execute("CHECKPOINT")
         bare = _timed(cursor, [shape], rows_in)
         indexes = {
             name: max(_timed(cursor, [shape, _on(definition, TARGET)], rows_in) - bare, 0.0)
